@@ -1,0 +1,334 @@
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+)
+
+// Signal queues sig on this process's main thread. It is safe from any
+// goroutine: the guest receives it at its next safe point, and a guest
+// blocked in thread_sleep (or running wasm, with asynchronous delivery
+// enabled by the host) is woken. It fails for a number outside 1..31, after
+// the process exited, and after Close.
+func (e *WasiEnv) Signal(sig wasix.Signal) error {
+	if !sig.Valid() {
+		return fmt.Errorf("env: %w: signal %d", wasix.EINVAL, int32(sig))
+	}
+	return e.queue(MainTID, sig, false)
+}
+
+// queue adds sig to thread tid. local is true when the guest raises it on
+// its own goroutine, which then processes signals itself.
+func (e *WasiEnv) queue(tid int32, sig wasix.Signal, local bool) error {
+	e.mu.Lock()
+	if e.inner.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	if e.inner.exit != nil {
+		e.mu.Unlock()
+		return ErrExited
+	}
+	t := e.inner.threads[tid]
+	if t == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("env: %w: thread %d", wasix.ESRCH, tid)
+	}
+	e.inner.counters.Raised++
+	coalesced := t.mask&(1<<uint(sig)) != 0
+	if coalesced {
+		e.inner.counters.Coalesced++
+	} else {
+		t.mask |= 1 << uint(sig)
+		t.queue = append(t.queue, sig)
+	}
+	deliverable := e.refreshAttention()
+	e.mu.Unlock()
+	if coalesced && e.logEnabled(slog.LevelDebug) {
+		e.log.Debug("signal coalesced into a pending one", "signal", sig.String())
+	}
+	if deliverable && !local {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+		if f := e.notify.Load(); f != nil {
+			(*f)()
+		}
+	}
+	return nil
+}
+
+// raiseLocal queues a signal the guest raised on its own goroutine.
+func (e *WasiEnv) raiseLocal(sig wasix.Signal) error { return e.queue(MainTID, sig, true) }
+
+// Raise queues sig on this process from the guest's own goroutine and
+// processes signals, so that the handler has run when it returns; the
+// result is the terminal error, if the process ended. Signal 0 is queued
+// only under the wasmer policy, where the handler receives it.
+func (e *WasiEnv) Raise(store wasmtime.Storelike, sig wasix.Signal) error {
+	if sig != 0 || e.policy == wasix.PolicyWasmer {
+		if err := e.raiseLocal(sig); errors.Is(err, ErrExited) {
+			return e.Exited()
+		}
+	}
+	return e.ProcessSignals(store)
+}
+
+type stepKind uint8
+
+const (
+	stepDone stepKind = iota
+	stepExit
+	stepDeliver
+)
+
+// next takes the next action off the main thread's queue. e.mu held.
+func (e *WasiEnv) next() (stepKind, wasix.Signal, *wasmtime.Func) {
+	in := &e.inner
+	for {
+		if in.exit != nil {
+			return stepExit, 0, nil
+		}
+		t := in.threads[MainTID]
+		if t.mask&(1<<wasix.SIGKILL) != 0 {
+			// SIGKILL cannot be caught or blocked and overtakes the queue.
+			t.remove(wasix.SIGKILL)
+			status := int32(128 + wasix.SIGKILL)
+			if e.policy == wasix.PolicyWasmer {
+				status = 27
+			}
+			e.terminate(wasix.SIGKILL, status)
+			return stepExit, 0, nil
+		}
+		if e.policy == wasix.PolicyDefault && t.mask&(1<<wasix.SIGSTOP) != 0 {
+			t.remove(wasix.SIGSTOP)
+			e.drop(wasix.SIGSTOP, "SIGSTOP cannot be caught and there is no job control")
+			continue
+		}
+		if len(t.queue) == 0 || in.signalSet && in.signal == nil {
+			return stepDone, 0, nil
+		}
+		sig := t.queue[0]
+		t.remove(sig)
+		if in.signalSet {
+			in.counters.Delivered++
+			return stepDeliver, sig, in.signal
+		}
+		if e.ignored&(1<<uint(sig)) != 0 {
+			e.drop(sig, "ignored by host disposition")
+			continue
+		}
+		if status, ok := e.defaultTerminates(sig); ok {
+			e.terminate(sig, status)
+			return stepExit, 0, nil
+		}
+		e.drop(sig, "default action is to ignore")
+	}
+}
+
+// defaultTerminates applies the policy's default action for a process
+// without a handler: the exit status, or false when sig is discarded.
+func (e *WasiEnv) defaultTerminates(sig wasix.Signal) (int32, bool) {
+	if e.policy == wasix.PolicyWasmer {
+		switch sig {
+		case wasix.SIGINT, wasix.SIGKILL:
+			return 27, true
+		case wasix.SIGQUIT, wasix.SIGABRT:
+			return 0, true
+		}
+		return 0, false
+	}
+	if !sig.Valid() || sig.DefaultAction() == wasix.ActionIgnore {
+		return 0, false
+	}
+	return 128 + int32(sig), true
+}
+
+// terminate records the exit caused by sig. e.mu held.
+func (e *WasiEnv) terminate(sig wasix.Signal, status int32) {
+	e.inner.counters.TerminatedBy = sig
+	e.recordExit(&wasix.ExitError{Status: status, Signal: sig})
+	e.log.Debug("process terminated by signal", "signal", sig.String(), "status", status)
+}
+
+// drop counts and logs a signal that is discarded. e.mu held.
+func (e *WasiEnv) drop(sig wasix.Signal, why string) {
+	e.inner.counters.Ignored++
+	e.log.Debug("signal dropped", "signal", sig.String(), "reason", why)
+}
+
+// recordExit records the end of the process; the first one wins. e.mu held.
+func (e *WasiEnv) recordExit(err error) {
+	if e.inner.exit == nil {
+		e.inner.exit = &exitRecord{err: err}
+		for i, t := range e.inner.timers {
+			if t != nil {
+				t.stop.Stop()
+				e.inner.timers[i] = nil
+			}
+		}
+		e.refreshAttention()
+	}
+}
+
+func (t *thread) remove(sig wasix.Signal) {
+	t.mask &^= 1 << uint(sig)
+	for i, s := range t.queue {
+		if s == sig {
+			t.queue = append(t.queue[:i], t.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// ProcessSignals delivers the pending signals of this process (SPEC section
+// 4). It must run on the goroutine that runs the guest, with store the
+// *wasmtime.Store or the current *wasmtime.Caller. It returns nil when the
+// guest may carry on, or the terminal error when the process has ended
+// (*wasix.ExitError or *wasix.HandlerTrapError); host functions turn that
+// into a trap with ProcessSignalsAndExit. With nothing pending it costs one
+// atomic load.
+func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
+	if !e.attention.Load() {
+		return nil
+	}
+	for {
+		e.mu.Lock()
+		kind, sig, fn := e.next()
+		var exit error
+		if kind == stepExit {
+			exit = e.inner.exit.err
+		}
+		e.refreshAttention()
+		e.mu.Unlock()
+		switch kind {
+		case stepDone:
+			return nil
+		case stepExit:
+			return exit
+		}
+		// The mutex is not held here: the handler may re-enter any import.
+		if _, err := fn.Call(store, int32(sig)); err != nil {
+			return e.handlerFailed(sig, err)
+		}
+	}
+}
+
+// ProcessSignalsAndExit is ProcessSignals for host functions: it returns
+// the trap the host function must return when the process ended, or nil.
+func (e *WasiEnv) ProcessSignalsAndExit(store wasmtime.Storelike) *wasmtime.Trap {
+	if !e.attention.Load() {
+		return nil
+	}
+	if err := e.ProcessSignals(store); err != nil {
+		return wasmtime.NewTrap(err.Error())
+	}
+	return nil
+}
+
+// handlerFailed turns an error out of the handler into the process's end:
+// an exit already recorded (a nested exit unwinding), the guest's own
+// proc_exit, or a trap.
+func (e *WasiEnv) handlerFailed(sig wasix.Signal, err error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inner.exit == nil {
+		var werr *wasmtime.Error
+		if errors.As(err, &werr) {
+			if status, ok := werr.ExitStatus(); ok {
+				e.recordExit(&wasix.ExitError{Status: status})
+			}
+		}
+	}
+	if e.inner.exit == nil {
+		if e.policy == wasix.PolicyWasmer {
+			e.recordExit(&wasix.ExitError{Status: 27, Signal: sig})
+		} else {
+			e.recordExit(&wasix.HandlerTrapError{Signal: sig, Err: err})
+		}
+		e.log.Warn("signal handler trapped", "signal", sig.String(), "error", err.Error())
+	}
+	return e.inner.exit.err
+}
+
+// Exit records that the guest asked to exit with status (proc_exit) and
+// returns the error a host function should turn into a trap. The first
+// exit recorded wins.
+func (e *WasiEnv) Exit(status int32) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recordExit(&wasix.ExitError{Status: status})
+	return e.inner.exit.err
+}
+
+// Resolve turns the error of a call into the guest (typically _start) into
+// the outcome of the process: the recorded exit or handler trap when there
+// is one, a WASI proc_exit as *wasix.ExitError, nil for a normal return, or
+// err itself (a trap outside any handler).
+func (e *WasiEnv) Resolve(err error) error {
+	if rec := e.Exited(); rec != nil {
+		return rec
+	}
+	if err == nil {
+		return nil
+	}
+	var werr *wasmtime.Error
+	if errors.As(err, &werr) {
+		if status, ok := werr.ExitStatus(); ok {
+			return e.Exit(status)
+		}
+	}
+	return err
+}
+
+// Register is callback_signal after the name was read (SPEC section 3,
+// steps 2-4): it looks name up among the instance's exports, records the
+// result (a function of type (i32)->(), or none, which blocks delivery),
+// and processes pending signals. It reports whether a handler was found.
+func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error) {
+	fn, ok := e.handlers[string(name)]
+	if !ok {
+		fn = e.findHandler(caller, string(name))
+		if e.instance != nil {
+			e.handlers[string(name)] = fn
+		}
+	}
+	e.mu.Lock()
+	e.inner.signal = fn
+	e.inner.signalSet = true
+	e.refreshAttention()
+	e.mu.Unlock()
+	if e.logEnabled(wasix.LevelTrace) {
+		e.log.Log(context.Background(), wasix.LevelTrace, "callback_signal", "name", string(name), "funct_is_some", fn != nil)
+	}
+	return fn != nil, e.ProcessSignals(caller)
+}
+
+// findHandler looks name up as an export of type (i32)->().
+func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *wasmtime.Func {
+	var ex *wasmtime.Extern
+	if e.instance != nil {
+		ex = e.instance.GetExport(caller, name)
+	} else if c, ok := caller.(*wasmtime.Caller); ok {
+		ex = c.GetExport(name)
+	}
+	if ex == nil {
+		return nil
+	}
+	fn := ex.Func()
+	if fn == nil {
+		return nil
+	}
+	ty := fn.Type(caller)
+	params, results := ty.Params(), ty.Results()
+	if len(params) != 1 || params[0].Kind() != wasmtime.KindI32 || len(results) != 0 {
+		return nil
+	}
+	return fn
+}

@@ -1,0 +1,341 @@
+package env
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+)
+
+// MainTID is the thread id of a process's main thread, the only thread a
+// process has today.
+const MainTID int32 = 1
+
+// Errors of the Go-side API.
+var (
+	// ErrClosed is returned when a signal is sent to an env after Close.
+	ErrClosed = errors.New("env: closed")
+	// ErrExited is returned when a signal is sent to a process that has
+	// already exited: it would never be delivered, so it is refused rather
+	// than dropped silently.
+	ErrExited = errors.New("env: process has exited")
+)
+
+// Config configures a WasiEnv. The zero value is the default policy, pid 1,
+// the system clock, no ignored signals and no logging.
+type Config struct {
+	// Policy chooses POSIX behaviour or the reference runtime's.
+	Policy wasix.Policy
+	// Pid is the process id proc_id reports; 0 means 1.
+	Pid int32
+	// Ignore lists the signals the host sets to "ignore" for this guest.
+	// They are what proc_signals_get reports, and they are dropped when
+	// the guest has no handler registered.
+	Ignore []wasix.Signal
+	// Logger receives warnings (bad guest input), debug lines (dropped
+	// signals) and trace lines (every registration). Nil discards.
+	Logger *slog.Logger
+	// Clock drives interval timers and thread_sleep; nil is the real clock.
+	Clock Clock
+	// Memory is the guest's memory when the host provides it (the guest
+	// imports it). Nil means the instance's exported "memory".
+	Memory *wasmtime.Memory
+}
+
+// WasiEnv is one WASIX process: a wasmtime Store running one instance, with
+// its signal state. The store, instance and handler cache belong to the
+// goroutine that runs the guest; the inner data block is behind a mutex so
+// that any goroutine may queue signals.
+type WasiEnv struct {
+	store    *wasmtime.Store
+	key      uintptr
+	instance *wasmtime.Instance
+	memory   *wasmtime.Memory
+	policy   wasix.Policy
+	pid      int32
+	log      *slog.Logger
+	clock    Clock
+	ignored  uint32 // bit per signal: host disposition "ignore"
+
+	// handlers caches export lookups by name for callback_signal; nil
+	// values record names that are not a (i32)->() function. Guest
+	// goroutine only.
+	handlers map[string]*wasmtime.Func
+
+	// attention is true when ProcessSignals has work: a deliverable
+	// signal, a pending SIGKILL or a recorded exit. It lets safe points
+	// cost one atomic load when nothing is pending.
+	attention atomic.Bool
+	// wake has a token when a signal became deliverable; waits select on it.
+	wake chan struct{}
+	// notify, when set, is called after a signal becomes deliverable from
+	// a goroutine other than the guest's (asynchronous delivery).
+	notify atomic.Pointer[func()]
+	peers  atomic.Pointer[func(pid int32) (*WasiEnv, bool)]
+
+	mu    sync.Mutex
+	inner inner
+}
+
+// inner is the data block guarded by WasiEnv.mu.
+type inner struct {
+	signal    *wasmtime.Func // the registered handler, nil when none
+	signalSet bool           // a registration happened, found or not
+	threads   map[int32]*thread
+	timers    [wasix.NSIG]*timer
+	exit      *exitRecord
+	closed    bool
+	counters  Counters
+}
+
+// thread is one thread's pending queue: each signal at most once, in
+// arrival order.
+type thread struct {
+	queue []wasix.Signal
+	mask  uint64
+}
+
+type exitRecord struct {
+	err error // *wasix.ExitError or *wasix.HandlerTrapError
+}
+
+// Counters account for every signal raised in a process: in the end each
+// one is delivered to the handler, coalesced into one already pending,
+// ignored (by a disposition, a default action or the policy), the cause of
+// the exit, or still pending.
+type Counters struct {
+	Raised    uint64
+	Delivered uint64
+	Coalesced uint64
+	Ignored   uint64
+	// Pending is the number of signals queued and not yet acted on.
+	Pending int
+	// TerminatedBy is the signal that ended the process, or 0.
+	TerminatedBy wasix.Signal
+}
+
+var (
+	registry      sync.Map // context pointer -> *WasiEnv
+	attentionEnvs atomic.Int64
+)
+
+func contextKey(s wasmtime.Storelike) uintptr { return uintptr(unsafe.Pointer(s.Context())) }
+
+// New creates the process state for store and registers it, so that the
+// imports installed on any Linker find it from their *wasmtime.Caller.
+// Call Bind once the instance exists, and Close when done.
+func New(store *wasmtime.Store, cfg Config) *WasiEnv {
+	e := &WasiEnv{
+		store:    store,
+		key:      contextKey(store),
+		memory:   cfg.Memory,
+		policy:   cfg.Policy,
+		pid:      cfg.Pid,
+		log:      cfg.Logger,
+		clock:    cfg.Clock,
+		handlers: make(map[string]*wasmtime.Func),
+		wake:     make(chan struct{}, 1),
+	}
+	if e.pid == 0 {
+		e.pid = 1
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.clock == nil {
+		e.clock = SystemClock{}
+	}
+	for _, s := range cfg.Ignore {
+		if s.Valid() && s != wasix.SIGKILL && s != wasix.SIGSTOP {
+			e.ignored |= 1 << s
+		}
+	}
+	e.inner.threads = map[int32]*thread{MainTID: {}}
+	registry.Store(e.key, e)
+	return e
+}
+
+// Lookup finds the WasiEnv of the store s belongs to (a *wasmtime.Store or
+// the *wasmtime.Caller of a host function), or nil.
+func Lookup(s wasmtime.Storelike) *WasiEnv {
+	v, ok := registry.Load(contextKey(s))
+	if !ok {
+		return nil
+	}
+	return v.(*WasiEnv)
+}
+
+// Bind attaches the instantiated guest. Without a host-provided memory it
+// takes the instance's "memory" export. Before Bind (for example while a
+// start function runs) lookups go through the calling instance's exports.
+func (e *WasiEnv) Bind(instance *wasmtime.Instance) {
+	e.instance = instance
+	if e.memory == nil {
+		if ex := instance.GetExport(e.store, "memory"); ex != nil {
+			e.memory = ex.Memory()
+		}
+	}
+	clear(e.handlers)
+}
+
+// Store returns the wasmtime store of this process.
+func (e *WasiEnv) Store() *wasmtime.Store { return e.store }
+
+// Instance returns the bound instance, or nil before Bind.
+func (e *WasiEnv) Instance() *wasmtime.Instance { return e.instance }
+
+// Policy returns the compatibility policy of this process.
+func (e *WasiEnv) Policy() wasix.Policy { return e.policy }
+
+// Pid returns the process id.
+func (e *WasiEnv) Pid() int32 { return e.pid }
+
+// Logger returns the logger (never nil).
+func (e *WasiEnv) Logger() *slog.Logger { return e.log }
+
+// Clock returns the clock timers and sleeps use.
+func (e *WasiEnv) Clock() Clock { return e.clock }
+
+// Ignored returns the host-configured ignore dispositions in signal order.
+func (e *WasiEnv) Ignored() []wasix.Signal {
+	var out []wasix.Signal
+	for s := wasix.Signal(1); s < wasix.NSIG; s++ {
+		if e.ignored&(1<<s) != 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SetNotify installs f to be called, on the sending goroutine, each time a
+// signal queued from outside the guest becomes deliverable. The host uses
+// it to interrupt a guest that is running wasm (epoch interruption).
+func (e *WasiEnv) SetNotify(f func()) {
+	if f == nil {
+		e.notify.Store(nil)
+		return
+	}
+	e.notify.Store(&f)
+}
+
+// SetPeers installs the lookup proc_signal uses for pids other than this
+// process's own. Without it, every other pid is unknown (ESRCH).
+func (e *WasiEnv) SetPeers(lookup func(pid int32) (*WasiEnv, bool)) {
+	if lookup == nil {
+		e.peers.Store(nil)
+		return
+	}
+	e.peers.Store(&lookup)
+}
+
+// Peer resolves pid for proc_signal: this process for its own pid, a peer
+// through the lookup of SetPeers, or false.
+func (e *WasiEnv) Peer(pid int32) (*WasiEnv, bool) {
+	if pid == e.pid {
+		return e, true
+	}
+	if p := e.peers.Load(); p != nil {
+		return (*p)(pid)
+	}
+	return nil, false
+}
+
+// Counters returns a snapshot of the signal accounting.
+func (e *WasiEnv) Counters() Counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.inner.counters
+	for _, t := range e.inner.threads {
+		c.Pending += len(t.queue)
+	}
+	return c
+}
+
+// Handler reports the registration state: whether callback_signal was
+// called (signal_set) and whether it found a handler.
+func (e *WasiEnv) Handler() (set, found bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inner.signalSet, e.inner.signal != nil
+}
+
+// Exited returns the recorded exit (an *wasix.ExitError or
+// *wasix.HandlerTrapError), or nil while the process runs.
+func (e *WasiEnv) Exited() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inner.exit == nil {
+		return nil
+	}
+	return e.inner.exit.err
+}
+
+// Close stops the timers and unregisters the env. Signals sent afterwards
+// get ErrClosed. Close does not close the store.
+func (e *WasiEnv) Close() {
+	e.mu.Lock()
+	if e.inner.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.inner.closed = true
+	for i, t := range e.inner.timers {
+		if t != nil {
+			t.stop.Stop()
+			e.inner.timers[i] = nil
+		}
+	}
+	e.setAttention(false)
+	e.mu.Unlock()
+	registry.CompareAndDelete(e.key, e)
+}
+
+// AnyAttention reports, with one atomic load, whether any process in this
+// Go program may have signal work to do. Safe points use it to skip the
+// store lookup when nothing is pending anywhere.
+func AnyAttention() bool { return attentionEnvs.Load() != 0 }
+
+// Attention reports whether ProcessSignals has work to do in this process.
+func (e *WasiEnv) Attention() bool { return e.attention.Load() }
+
+// Wake returns a channel that receives a token when a signal becomes
+// deliverable. Waits in host functions select on it.
+func (e *WasiEnv) Wake() <-chan struct{} { return e.wake }
+
+// setAttention updates the attention flag and the global count. e.mu held.
+func (e *WasiEnv) setAttention(on bool) {
+	if e.attention.Load() == on {
+		return
+	}
+	e.attention.Store(on)
+	if on {
+		attentionEnvs.Add(1)
+	} else {
+		attentionEnvs.Add(-1)
+	}
+}
+
+// refreshAttention recomputes the attention flag from the inner state and
+// reports whether it is on. e.mu held.
+func (e *WasiEnv) refreshAttention() bool {
+	on := false
+	switch {
+	case e.inner.closed:
+	case e.inner.exit != nil:
+		on = true
+	default:
+		t := e.inner.threads[MainTID]
+		blocked := e.inner.signalSet && e.inner.signal == nil
+		on = len(t.queue) > 0 && (!blocked || t.mask&(1<<wasix.SIGKILL) != 0 ||
+			e.policy == wasix.PolicyDefault && t.mask&(1<<wasix.SIGSTOP) != 0)
+	}
+	e.setAttention(on)
+	return on
+}
+
+func (e *WasiEnv) logEnabled(l slog.Level) bool { return e.log.Enabled(context.Background(), l) }

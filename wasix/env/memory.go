@@ -1,0 +1,51 @@
+package env
+
+import (
+	"encoding/binary"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+)
+
+// memoryData returns the guest memory's bytes: the host-provided or bound
+// memory, else the calling instance's "memory" export (before Bind).
+func (e *WasiEnv) memoryData(store wasmtime.Storelike) []byte {
+	if e.memory != nil {
+		return e.memory.UnsafeData(store)
+	}
+	if c, ok := store.(*wasmtime.Caller); ok {
+		if ex := c.GetExport("memory"); ex != nil {
+			if m := ex.Memory(); m != nil {
+				return m.UnsafeData(store)
+			}
+		}
+	}
+	return nil
+}
+
+// Read returns the n bytes at ptr in guest memory, or false when the range
+// is out of bounds (a sum that overflows included) or there is no memory.
+// The slice aliases guest memory: use it before calling into the guest.
+func (e *WasiEnv) Read(store wasmtime.Storelike, ptr, n uint64) ([]byte, bool) {
+	mem := e.memoryData(store)
+	end := ptr + n
+	if end < ptr || end > uint64(len(mem)) {
+		return nil, false
+	}
+	return mem[ptr:end:end], true
+}
+
+// Write copies b to ptr in guest memory; false when out of bounds.
+func (e *WasiEnv) Write(store wasmtime.Storelike, ptr uint64, b []byte) bool {
+	dst, ok := e.Read(store, ptr, uint64(len(b)))
+	if ok {
+		copy(dst, b)
+	}
+	return ok
+}
+
+// WriteUint32 stores v little-endian at ptr; false when out of bounds.
+func (e *WasiEnv) WriteUint32(store wasmtime.Storelike, ptr uint64, v uint32) bool {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], v)
+	return e.Write(store, ptr, b[:])
+}

@@ -1,0 +1,42 @@
+package env
+
+import (
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+)
+
+// Sleep blocks the guest for d, as thread_sleep, nanosleep and clock waits
+// in poll_oneoff do. A signal that becomes deliverable during the wait ends
+// it early: the signal is delivered and Sleep returns EINTR (POSIX
+// nanosleep). A signal that stays blocked does not interrupt it. The error
+// is the terminal error when the process ended during the wait.
+func (e *WasiEnv) Sleep(store wasmtime.Storelike, d time.Duration) (wasix.Errno, error) {
+	if err := e.ProcessSignals(store); err != nil {
+		return 0, err
+	}
+	// A token left by a signal that was already delivered must not cut this
+	// wait short.
+	select {
+	case <-e.wake:
+	default:
+	}
+	if d <= 0 {
+		return wasix.ESUCCESS, nil
+	}
+	done := make(chan struct{})
+	t := e.clock.AfterFunc(d, func() { close(done) })
+	defer t.Stop()
+	for !e.attention.Load() {
+		select {
+		case <-done:
+			return wasix.ESUCCESS, nil
+		case <-e.wake:
+		}
+	}
+	if err := e.ProcessSignals(store); err != nil {
+		return 0, err
+	}
+	return wasix.EINTR, nil
+}

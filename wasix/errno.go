@@ -1,0 +1,38 @@
+package wasix
+
+import "strconv"
+
+// Errno is a WASI error number, the result of every signal import.
+type Errno uint16
+
+// The errno values the signal imports return (WASI numbering).
+const (
+	ESUCCESS Errno = 0
+	EFAULT   Errno = 21
+	EINTR    Errno = 27
+	EINVAL   Errno = 28
+	ENOSYS   Errno = 52
+	ENOTSUP  Errno = 58
+	ESRCH    Errno = 71
+)
+
+var errnoNames = map[Errno]string{
+	ESUCCESS: "ESUCCESS",
+	EFAULT:   "EFAULT",
+	EINTR:    "EINTR",
+	EINVAL:   "EINVAL",
+	ENOSYS:   "ENOSYS",
+	ENOTSUP:  "ENOTSUP",
+	ESRCH:    "ESRCH",
+}
+
+// Name returns the C name of e ("EINVAL"), or "Errno(N)".
+func (e Errno) Name() string {
+	if n, ok := errnoNames[e]; ok {
+		return n
+	}
+	return "Errno(" + strconv.Itoa(int(e)) + ")"
+}
+
+// Error makes Errno usable as a Go error.
+func (e Errno) Error() string { return "wasix: " + e.Name() }

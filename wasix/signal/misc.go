@@ -1,0 +1,94 @@
+package signal
+
+import (
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/env"
+)
+
+// procRaiseInterval is proc_raise_interval(sig, interval, repeat), which
+// libc's setitimer() uses. Interval 0 cancels the timer of sig; otherwise
+// it arms or replaces it to raise sig after interval, then every interval
+// when repeat is non-zero. The unit is nanoseconds (the witx type is a
+// timestamp), milliseconds under the wasmer policy. Huge intervals
+// saturate. Errors: EINVAL for a bad number or signal 0 (default policy).
+func procRaiseInterval(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	sig, ok := guestSignal(e, ProcRaiseIntervalName, a.i32(0))
+	if !ok || sig == 0 && e.Policy() == wasix.PolicyDefault {
+		if ok {
+			e.Logger().Warn(ProcRaiseIntervalName+": signal 0 has no timer", "errno", wasix.EINVAL.Name())
+		}
+		return wasix.EINVAL, nil
+	}
+	unit := time.Nanosecond
+	if e.Policy() == wasix.PolicyWasmer {
+		unit = time.Millisecond
+	}
+	interval := env.Duration(uint64(a.i64(1)), unit)
+	if err := e.SetTimer(sig, interval, a.i32(2) != 0); err != nil {
+		return 0, e.Exited()
+	}
+	return wasix.ESUCCESS, e.ProcessSignals(c)
+}
+
+// procSignalsSizesGet is proc_signals_sizes_get(count_ptr): it writes the
+// number of host-configured dispositions (u32). wasix-libc's _start exits
+// when it fails, so it works with nothing configured. Errors: EFAULT.
+func procSignalsSizesGet(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	return writeU32(c, e, ProcSignalsSizesGetName, a.ptr(0), uint32(len(e.Ignored())))
+}
+
+// procSignalsGet is proc_signals_get(buf_ptr): it writes the dispositions
+// as {u8 sig, u8 disp} records in signal order, disp 1 meaning ignore.
+// Errors: EFAULT when the records do not fit in memory.
+func procSignalsGet(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	ign := e.Ignored()
+	buf := make([]byte, 0, 2*len(ign))
+	for _, s := range ign {
+		buf = append(buf, byte(s), 1)
+	}
+	if !e.Write(c, a.ptr(0), buf) {
+		return fault(e, ProcSignalsGetName, a.ptr(0)), nil
+	}
+	return wasix.ESUCCESS, nil
+}
+
+// threadID is thread_id(tid_ptr): it writes the calling thread's tid, 1.
+func threadID(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	return writeU32(c, e, ThreadIDName, a.ptr(0), uint32(env.MainTID))
+}
+
+// procID is proc_id(pid_ptr): it writes this process's pid.
+func procID(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	return writeU32(c, e, ProcIDName, a.ptr(0), uint32(e.Pid()))
+}
+
+// threadSleep is thread_sleep(duration_ns): a sleep that a deliverable
+// signal interrupts; the signal is delivered first and the result is
+// EINTR. Durations past the int64 range saturate.
+func threadSleep(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	return e.Sleep(c, env.Duration(uint64(a.i64(0)), time.Nanosecond))
+}
+
+func writeU32(c *wasmtime.Caller, e *env.WasiEnv, call string, ptr uint64, v uint32) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	if !e.WriteUint32(c, ptr, v) {
+		return fault(e, call, ptr), nil
+	}
+	return wasix.ESUCCESS, nil
+}
+
+func fault(e *env.WasiEnv, call string, ptr uint64) wasix.Errno {
+	e.Logger().Warn(call+": pointer out of bounds of guest memory", "ptr", ptr, "errno", wasix.EFAULT.Name())
+	return wasix.EFAULT
+}
