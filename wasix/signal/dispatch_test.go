@@ -35,7 +35,9 @@ func raise(sig int32) string { return fmt.Sprintf("(call $log (call $raise (i32.
 
 func mark(v int32) string { return fmt.Sprintf("(call $log (i32.const %d))", v) }
 
-func cb(ptr, n uint32) string { return fmt.Sprintf("(call $cb (i32.const %d) (i32.const %d))", int32(ptr), int32(n)) }
+func cb(ptr, n uint32) string {
+	return fmt.Sprintf("(call $cb (i32.const %d) (i32.const %d))", int32(ptr), int32(n))
+}
 
 // dispatchCases cover SPEC sections 3 and 4, step by step, in both policies.
 var dispatchCases = []dispatchCase{

@@ -57,7 +57,7 @@ type errnoFunc func(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, er
 type importDef struct {
 	name   string
 	params []kind
-	errno  errnoFunc                                                     // nil for callback_signal
+	errno  errnoFunc                                                       // nil for callback_signal
 	void   func(c *wasmtime.Caller, e *env.WasiEnv, a args) *wasmtime.Trap // callback_signal
 }
 
