@@ -1,0 +1,125 @@
+// Package signal provides the WASIX signal imports for wasmtime-go: install
+// them into a *wasmtime.Linker and WASIX programs get working signal(),
+// sigaction(), raise(), kill(), setitimer() and interruptible sleeps.
+//
+// # Installing
+//
+// [Install] defines every import once per Linker; one Linker serves any
+// number of Stores at once. Each Store needs an [env.WasiEnv] (env.New)
+// before the guest runs, and env.WasiEnv.Bind after instantiation:
+//
+//	linker.DefineWasi()
+//	signal.Install(linker)          // after DefineWasi: it shadows proc_raise
+//	proc := env.New(store, env.Config{})
+//	inst, _ := linker.Instantiate(store, module)
+//	proc.Bind(inst)
+//	_, err := inst.GetFunc(store, "_start").Call(store)
+//	err = proc.Resolve(err)         // *wasix.ExitError, *wasix.HandlerTrapError, a trap, or nil
+//
+// # Imports
+//
+// In both wasix_32v1 and wasix_64v1 (pointers and lengths are i64 in the
+// latter; pids, tids and signals stay i32): callback_signal, proc_raise,
+// thread_signal, proc_signal, proc_raise_interval, proc_signals_sizes_get,
+// proc_signals_get, thread_id, proc_id and thread_sleep. proc_raise is also
+// defined in wasi_snapshot_preview1 and wasi_unstable, replacing wasmtime's
+// own, which answers ENOTSUP. Every namespace, preview1 included, uses the
+// WASIX signal numbers (the Linux ones); plain preview1 numbers differ from
+// 16 up, and the reference runtime also reads them as WASIX numbers.
+//
+// Every import returns an errno except callback_signal, which has no
+// result: only a trap (the process ended) can come out of it. Every guest
+// pointer is checked against the memory bounds (EFAULT); no input makes
+// the host panic.
+//
+// # Registration
+//
+// callback_signal(name_ptr, name_len) reads exactly name_len bytes (no NUL
+// terminator). Out of bounds, a ptr+len that overflows, or bytes that are
+// not UTF-8: a warning is logged and nothing changes. Otherwise the name is
+// looked up among the instance's exports (the caller's exports while a
+// start function runs, before Bind); only a function of type (i32)->()
+// counts. The result, found or not, replaces the registration: a name that
+// finds nothing leaves the process blocked, with signals queued, until a
+// valid name is registered. wasix-libc blocks this way by registering
+// __wasm_signal_blocked, which it does not export. Pending signals are then
+// delivered before callback_signal returns. Each call is logged at
+// wasix.LevelTrace with the attributes name and funct_is_some. Lookups are
+// cached per instance and name, so re-registering costs little more than
+// the host call.
+//
+// # Dispatch
+//
+// Signals are delivered at safe points, on the guest's goroutine: on entry
+// to every import here and after it queues a signal, in functions wrapped
+// with [SafePoint], in thread_sleep (which a deliverable signal interrupts,
+// returning EINTR after the handler ran), and, when the host enables it,
+// in running wasm through epoch interruption. The pending queue holds each
+// signal at most once, in arrival order; raising one already pending
+// coalesces. Then:
+//
+//   - SIGKILL cannot be caught or blocked and overtakes the queue: exit
+//     status 137. SIGSTOP cannot be caught and there is no job control: it
+//     is dropped and logged.
+//   - With a handler registered, it is called once per signal, in order.
+//     Signals raised inside it are delivered re-entrantly by the nested
+//     safe point; masking is the guest libc's business. proc_exit in the
+//     handler ends the process with that status (the first exit recorded
+//     wins). A trap ends the run with a *wasix.HandlerTrapError naming the
+//     signal; the rest of the batch stays undelivered.
+//   - Blocked: nothing is delivered and the queue is kept.
+//   - Nothing registered: a host ignore disposition (env.Config.Ignore, the
+//     list proc_signals_get reports) drops the signal; otherwise the POSIX
+//     default applies: CHLD, URG, WINCH, CONT, STOP, TSTP, TTIN and TTOU are
+//     ignored, every other signal terminates with status 128+sig.
+//
+// Nothing is lost silently: every signal raised is delivered, coalesced,
+// ignored, the cause of the exit, or still pending, and env.Counters tells
+// which. Drops are logged at debug level. A signal sent from Go after the
+// exit is refused with env.ErrExited, not dropped.
+//
+// # Targets and numbers
+//
+// thread_signal accepts tid 0, 1 and 0x3FFFFFFF (wasix-libc's alias for the
+// main thread) as the calling thread; proc_signal accepts pid 0 and the
+// process's own pid as itself, and other pids only when the host put that
+// process in the caller's group (env.WasiEnv.SetPeers). Unknown, negative,
+// exited or out-of-group targets are ESRCH, so a guest cannot learn of a
+// process it may not signal. Signal 0 is an existence probe: 0 or ESRCH,
+// nothing delivered. Numbers outside 0..31 are EINVAL.
+//
+// proc_raise_interval counts nanoseconds, as the witx timestamp type says;
+// interval 0 cancels; one timer per signal; huge intervals saturate. A due
+// timer queues its signal and wakes the guest without waiting for another
+// system call. wasix-libc's setitimer passes it_interval in nanoseconds
+// with repeat 1, and its alarm() passes interval 0, which cancels: alarm()
+// does not work with wasix-libc as it stands, a libc limitation.
+//
+// # Differences from the reference runtime
+//
+// The default policy (wasix.PolicyDefault) follows POSIX where the
+// reference runtime (Wasmer's lib/wasix) does not; wasix.PolicyWasmer,
+// chosen per process in env.Config, reproduces the reference for
+// side-by-side comparison:
+//
+//	point                               default                 wasmer
+//	nothing registered: what terminates all but the ignored set   INT, QUIT, KILL, ABRT only
+//	status of that termination          128+sig                 INT, KILL: 27; QUIT, ABRT: 0
+//	SIGKILL with a handler              137, handler not called 27, handler not called
+//	SIGSTOP with a handler              dropped                 passed to the handler
+//	handler traps                       HandlerTrapError        exit status 27
+//	signal number outside 0..31         EINVAL                  treated as signal 0
+//	signal 0                            probe, nothing delivered handler called with 0
+//	unknown tid or pid                  ESRCH                   0, nothing delivered
+//	thread_signal tid 0                 the calling thread      0, nothing delivered
+//	proc_signal pid 0                   this process            0, nothing delivered
+//	proc_raise_interval unit            nanoseconds             milliseconds
+//
+// Neither policy reproduces the reference runtime's bugs: its
+// self-deadlock when an interval timer falls due, its ignored repeat flag,
+// and timers that fire only when some other system call happens to run.
+// Two choices of ours where the contract was silent: SIGKILL overtakes
+// signals queued before it (as it does on Linux), and the default policy
+// drops SIGSTOP even while delivery is blocked, because POSIX does not let
+// it be blocked either.
+package signal
