@@ -332,3 +332,11 @@ func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *wasmtime.
 	}
 	return fn
 }
+
+// Pending reports whether sig is queued on the main thread and not yet
+// acted on.
+func (e *WasiEnv) Pending(sig wasix.Signal) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return sig >= 0 && sig < wasix.NSIG && e.inner.threads[MainTID].mask&(1<<uint(sig)) != 0
+}

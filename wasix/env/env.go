@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
@@ -61,6 +62,7 @@ type WasiEnv struct {
 	log      *slog.Logger
 	clock    Clock
 	ignored  uint32 // bit per signal: host disposition "ignore"
+	created  time.Time
 
 	// handlers caches export lookups by name for callback_signal; nil
 	// values record names that are not a (i32)->() function. Guest
@@ -140,6 +142,7 @@ func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 		clock:    cfg.Clock,
 		handlers: make(map[string]*wasmtime.Func),
 		wake:     make(chan struct{}, 1),
+		created:  time.Now(),
 	}
 	if e.pid == 0 {
 		e.pid = 1
@@ -339,3 +342,7 @@ func (e *WasiEnv) refreshAttention() bool {
 }
 
 func (e *WasiEnv) logEnabled(l slog.Level) bool { return e.log.Enabled(context.Background(), l) }
+
+// Created returns when the env was made, close to when wasmtime's WASI
+// monotonic clock started counting for its store.
+func (e *WasiEnv) Created() time.Time { return e.created }

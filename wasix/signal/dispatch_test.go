@@ -27,7 +27,6 @@ type dispatchCase struct {
 	wasmer  *result
 }
 
-func both(r result) result    { return r }
 func wasmer(r result) *result { return &r }
 
 // raise logs the result of proc_raise(sig).

@@ -169,3 +169,13 @@ func SafePoint(f func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmti
 		return f(c, a)
 	}
 }
+
+// Names lists the imports Install defines in wasix_32v1 and wasix_64v1, in
+// the order of SPEC section 2.
+func Names() []string {
+	names := make([]string, len(imports))
+	for i, d := range imports {
+		names[i] = d.name
+	}
+	return names
+}

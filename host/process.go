@@ -1,0 +1,388 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/epoch"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/env"
+)
+
+// DefaultGrace is how long a cancelled run has between SIGTERM and SIGKILL
+// when Config.Grace is zero.
+const DefaultGrace = 5 * time.Second
+
+// Dir is a preopened directory: Host on the host, seen as Guest.
+type Dir struct {
+	Host, Guest string
+}
+
+// Config configures one program run.
+type Config struct {
+	// Args is argv, program name first.
+	Args []string
+	// Env holds NAME=VALUE entries.
+	Env []string
+	// Dirs are preopened for the guest.
+	Dirs []Dir
+	// Stdin, Stdout and Stderr name files for the guest's standard
+	// streams; empty inherits the host process's own (unbuffered).
+	Stdin, Stdout, Stderr string
+	// Policy, Ignore, Logger and Clock configure the process's signal
+	// state (see env.Config).
+	Policy wasix.Policy
+	Ignore []wasix.Signal
+	Logger *slog.Logger
+	Clock  env.Clock
+	// Grace is the time between SIGTERM and SIGKILL when the run's
+	// context is cancelled; zero means DefaultGrace, negative sends
+	// SIGKILL at once.
+	Grace time.Duration
+	// Group, when set, puts the process in a group whose members may
+	// signal each other with proc_signal. Without one a process can
+	// signal only itself.
+	Group *Group
+}
+
+// Process is a running program.
+type Process struct {
+	rt    *Runtime
+	pid   int32
+	env   *env.WasiEnv
+	store *wasmtime.Store
+	inst  *wasmtime.Instance
+	group *Group
+	done  chan struct{}
+	err   error // the outcome, set before done is closed
+
+	handle  *epoch.Handle
+	kicking atomic.Bool
+	acked   chan struct{} // a token after each epoch delivery, for the kicker
+	// ended is cancelled when the program has ended; it stops re-kicking.
+	ended  context.Context
+	cancel context.CancelFunc
+}
+
+// Run compiles and runs a program to its end and returns its outcome (see
+// Process.Wait). It uses a Runtime of its own.
+func Run(ctx context.Context, wasm []byte, cfg Config) error {
+	rt, err := NewRuntime(Options{Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	m, err := rt.Compile(wasm)
+	if err != nil {
+		return err
+	}
+	p, err := rt.Start(ctx, m, cfg)
+	if err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// Start instantiates m in a new Store with its own process state and runs
+// its _start on a new goroutine. Cancelling ctx sends SIGTERM, then SIGKILL
+// after the grace period.
+func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, error) {
+	store := wasmtime.NewStore(r.engine)
+	wasi, err := wasiConfig(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	store.SetWasi(wasi)
+	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{})}
+	p.ended, p.cancel = context.WithCancel(context.Background())
+	p.acked = make(chan struct{}, 1)
+	p.pid = r.register(p)
+	p.env = env.New(store, env.Config{
+		Policy: cfg.Policy, Pid: p.pid, Ignore: cfg.Ignore, Logger: cfg.Logger, Clock: cfg.Clock,
+	})
+	p.env.SetPeers(p.peer)
+	if r.epochs {
+		p.enableAsync(cfg.Logger)
+	}
+	if cfg.Group != nil {
+		cfg.Group.add(p)
+	}
+	p.inst, err = r.linker.Instantiate(store, m.module)
+	if err != nil {
+		if out := p.env.Resolve(err); out != err {
+			// The start function ended the process.
+			p.finish(out)
+			return p, nil
+		}
+		p.finish(nil)
+		return nil, fmt.Errorf("host: instantiate: %w", err)
+	}
+	p.env.Bind(p.inst)
+	start := p.inst.GetFunc(store, "_start")
+	if start == nil {
+		p.finish(nil)
+		return nil, errors.New("host: module has no _start export (not a WASI command)")
+	}
+	go p.watch(ctx, cfg.Grace)
+	go func() {
+		_, err := start.Call(store)
+		p.finish(p.env.Resolve(err))
+	}()
+	return p, nil
+}
+
+func wasiConfig(cfg Config) (*wasmtime.WasiConfig, error) {
+	w := wasmtime.NewWasiConfig()
+	w.SetArgv(cfg.Args)
+	var keys, values []string
+	for _, kv := range cfg.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("host: environment entry %q is not NAME=VALUE", kv)
+		}
+		keys, values = append(keys, k), append(values, v)
+	}
+	w.SetEnv(keys, values)
+	for _, d := range cfg.Dirs {
+		guest := d.Guest
+		if guest == "" {
+			guest = d.Host
+		}
+		if err := w.PreopenDir(d.Host, guest); err != nil {
+			return nil, fmt.Errorf("host: preopen %s as %s: %w", d.Host, guest, err)
+		}
+	}
+	if cfg.Stdin == "" {
+		w.InheritStdin()
+	} else if err := w.SetStdinFile(cfg.Stdin); err != nil {
+		return nil, fmt.Errorf("host: stdin: %w", err)
+	}
+	if cfg.Stdout == "" {
+		w.InheritStdout()
+	} else if err := w.SetStdoutFile(cfg.Stdout); err != nil {
+		return nil, fmt.Errorf("host: stdout: %w", err)
+	}
+	if cfg.Stderr == "" {
+		w.InheritStderr()
+	} else if err := w.SetStderrFile(cfg.Stderr); err != nil {
+		return nil, fmt.Errorf("host: stderr: %w", err)
+	}
+	return w, nil
+}
+
+// enableAsync installs the epoch callback that delivers signals to a
+// guest running wasm (SPEC section 6.4). If the store layout check fails,
+// the process falls back to delivery at safe points only.
+func (p *Process) enableAsync(log *slog.Logger) {
+	h, err := epoch.Install(p.store, p.onEpoch)
+	if err != nil {
+		// Far out, so that other stores' kicks do not trap this one.
+		p.store.SetEpochDeadline(epoch.Far)
+		if log != nil {
+			log.Warn("asynchronous signal delivery unavailable; signals arrive at host calls only", "error", err)
+		}
+		return
+	}
+	p.handle = h
+	p.store.SetEpochDeadline(1)
+	p.env.SetNotify(p.kick)
+}
+
+// onEpoch runs on the guest's goroutine at an epoch check.
+func (p *Process) onEpoch() (uint64, error) {
+	if !p.env.Attention() {
+		return 1, nil
+	}
+	// A handler called from here would trap at its first epoch check
+	// without a far deadline.
+	p.store.SetEpochDeadline(epoch.Far)
+	err := p.env.ProcessSignals(p.store)
+	select {
+	case p.acked <- struct{}{}:
+	default:
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// kick makes a guest running wasm reach its epoch callback: a kick that
+// lands while a callback runs is absorbed, so it re-kicks until the guest
+// has taken the signal or the process ended.
+func (p *Process) kick() {
+	p.rt.kicker.Kick()
+	if !p.kicking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		ack := func() bool { return !p.env.Attention() }
+		for {
+			// Kick hard for a moment; a guest that has not answered by then
+			// is blocked in a host call that is no safe point, so back off
+			// to occasional kicks until it returns to wasm.
+			for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+				ctx, cancel := context.WithTimeout(p.ended, 10*time.Millisecond)
+				err := p.rt.kicker.KickUntilContext(ctx, ack, p.acked, 0)
+				cancel()
+				if err == nil || p.ended.Err() != nil {
+					break
+				}
+				select {
+				case <-p.ended.Done():
+				case <-time.After(pause):
+				}
+			}
+			p.kicking.Store(false)
+			// A signal that arrived after the last check is not missed.
+			if !p.env.Attention() || p.ended.Err() != nil || !p.kicking.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
+}
+
+func (p *Process) watch(ctx context.Context, grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	case <-ctx.Done():
+	}
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	if grace > 0 {
+		_ = p.env.Signal(wasix.SIGTERM)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+	_ = p.env.Signal(wasix.SIGKILL)
+}
+
+func (p *Process) finish(outcome error) {
+	p.err = outcome
+	p.env.Close()
+	p.handle.Close()
+	if p.group != nil {
+		p.group.remove(p)
+	}
+	p.rt.unregister(p)
+	p.cancel()
+	close(p.done)
+}
+
+// Pid returns the process id.
+func (p *Process) Pid() int32 { return p.pid }
+
+// Env returns the process's signal state, for counters and timers.
+func (p *Process) Env() *env.WasiEnv { return p.env }
+
+// Signal queues sig for the guest from any goroutine; it reaches the guest
+// at its next safe point, during a wait, or, on an engine with epoch
+// interruption, while it runs wasm.
+func (p *Process) Signal(sig wasix.Signal) error { return p.env.Signal(sig) }
+
+// Done is closed when the program has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Wait waits for the end of the program and returns its outcome: nil for
+// a normal end with status 0, *wasix.ExitError for an exit (by proc_exit
+// or by a signal), *wasix.HandlerTrapError for a trap in a signal handler,
+// or the trap that ended it otherwise. ExitCode maps it to a status.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// ExitCode is the exit status of an outcome, as a shell sees it: 0 for
+// nil, the status of an *wasix.ExitError (taken modulo 256), and 134 (as
+// for SIGABRT) for a trap.
+func ExitCode(outcome error) int {
+	if outcome == nil {
+		return 0
+	}
+	if status, ok := wasix.ExitStatus(outcome); ok {
+		return int(uint32(status) & 0xFF)
+	}
+	return 134
+}
+
+// register gives p a pid in the runtime's table.
+func (r *Runtime) register(p *Process) int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.procs[r.nextPid] != nil || r.nextPid <= 0 {
+		r.nextPid++
+		if r.nextPid <= 0 {
+			r.nextPid = 1
+		}
+	}
+	pid := r.nextPid
+	r.nextPid++
+	r.procs[pid] = p
+	return pid
+}
+
+func (r *Runtime) unregister(p *Process) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.procs[p.pid] == p {
+		delete(r.procs, p.pid)
+	}
+}
+
+// peer resolves pids for proc_signal: members of p's group only, so that
+// any pid outside it answers ESRCH exactly like a pid that does not exist.
+func (p *Process) peer(pid int32) (*env.WasiEnv, bool) {
+	if p.group == nil {
+		return nil, false
+	}
+	q := p.group.lookup(pid)
+	if q == nil {
+		return nil, false
+	}
+	return q.env, true
+}
+
+// Group is a set of processes that may signal each other by pid, like a
+// session of cooperating programs. Processes outside a group, or in
+// another, cannot see its members.
+type Group struct {
+	mu      sync.Mutex
+	members map[int32]*Process
+}
+
+// NewGroup returns an empty group; pass it in Config.Group.
+func NewGroup() *Group { return &Group{members: make(map[int32]*Process)} }
+
+func (g *Group) add(p *Process) {
+	g.mu.Lock()
+	g.members[p.pid] = p
+	g.mu.Unlock()
+}
+
+func (g *Group) remove(p *Process) {
+	g.mu.Lock()
+	if g.members[p.pid] == p {
+		delete(g.members, p.pid)
+	}
+	g.mu.Unlock()
+}
+
+func (g *Group) lookup(pid int32) *Process {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.members[pid]
+}
