@@ -80,6 +80,10 @@ func (e *WasiEnv) Raise(store wasmtime.Storelike, sig wasix.Signal) error {
 	return e.ProcessSignals(store)
 }
 
+// maxCachedMisses bounds the handler cache's entries for names that are
+// not handlers.
+const maxCachedMisses = 64
+
 type stepKind uint8
 
 const (
@@ -295,7 +299,10 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 	fn, ok := e.handlers[string(name)]
 	if !ok {
 		fn = e.findHandler(caller, string(name))
-		if e.instance != nil {
+		// Exports are finite, so hits are cached without bound; misses
+		// only up to a limit, or a guest registering ever-new names
+		// would grow the cache forever.
+		if e.instance != nil && (fn != nil || len(e.handlers) < maxCachedMisses) {
 			e.handlers[string(name)] = fn
 		}
 	}
