@@ -97,11 +97,11 @@ func pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Err
 	}
 	subs, ok := e.Read(c, in, n*subscriptionSize)
 	if !ok {
-		return wasix.EFAULT, nil
+		return e.FaultErrno(), nil
 	}
 	subs = append([]byte(nil), subs...)
 	if _, ok := e.Read(c, out, n*eventSize); !ok {
-		return wasix.EFAULT, nil
+		return e.FaultErrno(), nil
 	}
 	now := time.Now()
 	wait := time.Duration(math.MaxInt64)
@@ -136,7 +136,7 @@ func pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Err
 		events = append(events, ev[:]...)
 	}
 	if !e.Write(c, out, events) || !e.WriteUint32(c, neventsPtr, uint32(len(events)/eventSize)) {
-		return wasix.EFAULT, nil
+		return e.FaultErrno(), nil
 	}
 	return wasix.ESUCCESS, nil
 }
@@ -168,17 +168,17 @@ func futexWait(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errn
 	futex, expected, timeoutPtr, wokenPtr := ptr(a[0]), uint32(a[1].I32()), ptr(a[2]), ptr(a[3])
 	word, ok := e.Read(c, futex, 4)
 	if !ok {
-		return wasix.EFAULT, nil
+		return e.FaultErrno(), nil
 	}
 	if binary.LittleEndian.Uint32(word) != expected {
 		if !e.Write(c, wokenPtr, []byte{1}) {
-			return wasix.EFAULT, nil
+			return e.FaultErrno(), nil
 		}
 		return wasix.ESUCCESS, nil
 	}
 	opt, ok := e.Read(c, timeoutPtr, 16)
 	if !ok || !e.Write(c, wokenPtr, []byte{0}) {
-		return wasix.EFAULT, nil
+		return e.FaultErrno(), nil
 	}
 	wait := time.Duration(math.MaxInt64)
 	if opt[0] == 1 {
@@ -194,7 +194,7 @@ func futexWake(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errn
 		return 0, err
 	}
 	if _, ok := e.Read(c, ptr(a[0]), 4); !ok || !e.Write(c, ptr(a[1]), []byte{0}) {
-		return wasix.EFAULT, nil
+		return e.FaultErrno(), nil
 	}
 	return wasix.ESUCCESS, nil
 }

@@ -14,16 +14,21 @@ const (
 	ENOSYS   Errno = 52
 	ENOTSUP  Errno = 58
 	ESRCH    Errno = 71
+	// EMEMVIOLATION is WASIX's "memory access violation", which the
+	// reference runtime answers for a bad pointer; the wasmer policy
+	// reproduces it, the default policy answers EFAULT.
+	EMEMVIOLATION Errno = 78
 )
 
 var errnoNames = map[Errno]string{
-	ESUCCESS: "ESUCCESS",
-	EFAULT:   "EFAULT",
-	EINTR:    "EINTR",
-	EINVAL:   "EINVAL",
-	ENOSYS:   "ENOSYS",
-	ENOTSUP:  "ENOTSUP",
-	ESRCH:    "ESRCH",
+	ESUCCESS:      "ESUCCESS",
+	EFAULT:        "EFAULT",
+	EINTR:         "EINTR",
+	EINVAL:        "EINVAL",
+	ENOSYS:        "ENOSYS",
+	ENOTSUP:       "ENOTSUP",
+	ESRCH:         "ESRCH",
+	EMEMVIOLATION: "EMEMVIOLATION",
 }
 
 // Name returns the C name of e ("EINVAL"), or "Errno(N)".

@@ -13,9 +13,10 @@ const (
 	// targets are ESRCH, interval timers count nanoseconds.
 	PolicyDefault Policy = iota
 	// PolicyWasmer reproduces the reference runtime, for side-by-side
-	// comparison: only INT, QUIT, KILL and ABRT terminate (INT and KILL with
-	// status 27, QUIT and ABRT with 0), unknown targets and bad numbers are
-	// silently accepted, interval timers count milliseconds.
+	// comparison: only INT, QUIT, KILL, ABRT and PIPE terminate (INT and
+	// KILL with status 27, QUIT with 0, ABRT with 134, PIPE with 64),
+	// unknown targets and bad numbers are silently accepted, bad pointers
+	// are EMEMVIOLATION, interval timers count milliseconds.
 	PolicyWasmer
 )
 

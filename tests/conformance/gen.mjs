@@ -411,15 +411,9 @@ S("sleep_zero",
 // SPEC.md by hand. run.sh holds wasix-run --policy wasmer to it for the
 // scenarios that known-differences.txt lists. Written as expected/NAME.wasmer-policy.
 const WASMER_POLICY = {
-  // Compat table: nothing registered, only INT, QUIT, KILL, ABRT terminate; ABRT with 0.
-  default_abrt: out(["start"], 0),
-  // Compat table: every other signal (PIPE too) is silently discarded.
-  default_pipe: out(["start", "raise 13 -> 0", "registered", "done"], 0),
   // Not a table point: as the default policy (SPEC 3.3).
   handler_reregister: out(["A 10", "raise 10 -> 0", "B 12", "raise 12 -> 0", "done"], 0),
   handler_block_inside: out(["A 10", "raise 10 -> 0", "raise 12 -> 0", "B 12", "registered hB", "done"], 0),
-  // Not a table point: FAULT as in the default policy (SPEC 5).
-  pointer_fault: out(["thread_id 65534 -> 21", "proc_id -1 -> 21", "sizes_get 65536 -> 21", "done"], 0),
 };
 
 // ---- generation ----

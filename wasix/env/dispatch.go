@@ -140,11 +140,18 @@ func (e *WasiEnv) next() (stepKind, wasix.Signal, *wasmtime.Func) {
 // without a handler: the exit status, or false when sig is discarded.
 func (e *WasiEnv) defaultTerminates(sig wasix.Signal) (int32, bool) {
 	if e.policy == wasix.PolicyWasmer {
+		// As measured with @wasmer/sdk 0.16.0, which differs from the
+		// contract's table for ABRT (134, not 0) and PIPE (64, not
+		// discarded).
 		switch sig {
 		case wasix.SIGINT, wasix.SIGKILL:
 			return 27, true
-		case wasix.SIGQUIT, wasix.SIGABRT:
+		case wasix.SIGQUIT:
 			return 0, true
+		case wasix.SIGABRT:
+			return 134, true
+		case wasix.SIGPIPE:
+			return 64, true
 		}
 		return 0, false
 	}

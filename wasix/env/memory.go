@@ -4,7 +4,17 @@ import (
 	"encoding/binary"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
 )
+
+// FaultErrno is the errno for a guest pointer out of bounds: EFAULT, or
+// EMEMVIOLATION under the wasmer policy, as the reference runtime answers.
+func (e *WasiEnv) FaultErrno() wasix.Errno {
+	if e.policy == wasix.PolicyWasmer {
+		return wasix.EMEMVIOLATION
+	}
+	return wasix.EFAULT
+}
 
 // memoryData returns the guest memory's bytes: the host-provided or bound
 // memory, else the calling instance's "memory" export (before Bind).

@@ -103,8 +103,8 @@
 // side-by-side comparison:
 //
 //	point                               default                 wasmer
-//	nothing registered: what terminates all but the ignored set   INT, QUIT, KILL, ABRT only
-//	status of that termination          128+sig                 INT, KILL: 27; QUIT, ABRT: 0
+//	nothing registered: what terminates all but the ignored set   INT, QUIT, KILL, ABRT, PIPE only
+//	status of that termination          128+sig                 INT, KILL: 27; QUIT: 0; ABRT: 134; PIPE: 64
 //	SIGKILL with a handler              137, handler not called 27, handler not called
 //	SIGSTOP with a handler              dropped                 passed to the handler
 //	handler traps                       HandlerTrapError        exit status 27
@@ -114,10 +114,18 @@
 //	thread_signal tid 0                 the calling thread      0, nothing delivered
 //	proc_signal pid 0                   this process            0, nothing delivered
 //	proc_raise_interval unit            nanoseconds             milliseconds
+//	pointer out of bounds               EFAULT (21)             EMEMVIOLATION (78)
 //
+// The wasmer column is what @wasmer/sdk 0.16.0 measurably does; it corrects
+// the contract's table in three places: SIGABRT exits 134 (not 0), SIGPIPE
+// terminates with 64 (not discarded), and bad pointers answer 78 (not 21).
+// The conformance suite in tests/conformance holds both policies to this.
 // Neither policy reproduces the reference runtime's bugs: its
 // self-deadlock when an interval timer falls due, its ignored repeat flag,
-// and timers that fire only when some other system call happens to run.
+// timers that fire only when some other system call happens to run, and its
+// ignoring of callback_signal while a handler runs (the old handler stays,
+// so wasix-libc's abort() recurses until the guest's stack runs into its
+// data; here libc blocks as it means to, and abort() exits 127).
 // Two choices of ours where the contract was silent: SIGKILL overtakes
 // signals queued before it (as it does on Linux), and the default policy
 // drops SIGSTOP even while delivery is blocked, because POSIX does not let

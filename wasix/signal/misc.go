@@ -88,7 +88,9 @@ func writeU32(c *wasmtime.Caller, e *env.WasiEnv, call string, ptr uint64, v uin
 	return wasix.ESUCCESS, nil
 }
 
+// fault answers a pointer out of bounds and logs it.
 func fault(e *env.WasiEnv, call string, ptr uint64) wasix.Errno {
-	e.Logger().Warn(call+": pointer out of bounds of guest memory", "ptr", ptr, "errno", wasix.EFAULT.Name())
-	return wasix.EFAULT
+	errno := e.FaultErrno()
+	e.Logger().Warn(call+": pointer out of bounds of guest memory", "ptr", ptr, "errno", errno.Name())
+	return errno
 }
