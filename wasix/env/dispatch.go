@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/fastcall"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 )
 
@@ -93,7 +94,7 @@ const (
 )
 
 // next takes the next action off the main thread's queue. e.mu held.
-func (e *WasiEnv) next() (stepKind, wasix.Signal, *wasmtime.Func) {
+func (e *WasiEnv) next() (stepKind, wasix.Signal, *handler) {
 	in := &e.inner
 	for {
 		if in.exit != nil {
@@ -211,7 +212,7 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 	}
 	for {
 		e.mu.Lock()
-		kind, sig, fn := e.next()
+		kind, sig, h := e.next()
 		var exit error
 		if kind == stepExit {
 			exit = e.inner.exit.err
@@ -225,10 +226,20 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 			return exit
 		}
 		// The mutex is not held here: the handler may re-enter any import.
-		if _, err := fn.Call(store, int32(sig)); err != nil {
+		if err := e.call(store, h, sig); err != nil {
 			return e.handlerFailed(sig, err)
 		}
 	}
+}
+
+// call runs the handler for sig, through wasmtime's C API when it can:
+// Func.Call rebuilds the function type and takes global locks every time.
+func (e *WasiEnv) call(store wasmtime.Storelike, h *handler, sig wasix.Signal) error {
+	if e.fast {
+		return h.fast.CallI32(e.ctx, int32(sig))
+	}
+	_, err := h.fn.Call(store, int32(sig))
+	return err
 }
 
 // ProcessSignalsAndExit is ProcessSignals for host functions: it returns
@@ -250,11 +261,8 @@ func (e *WasiEnv) handlerFailed(sig wasix.Signal, err error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.inner.exit == nil {
-		var werr *wasmtime.Error
-		if errors.As(err, &werr) {
-			if status, ok := werr.ExitStatus(); ok {
-				e.recordExit(&wasix.ExitError{Status: status})
-			}
+		if status, ok := exitStatus(err); ok {
+			e.recordExit(&wasix.ExitError{Status: status})
 		}
 	}
 	if e.inner.exit == nil {
@@ -289,13 +297,19 @@ func (e *WasiEnv) Resolve(err error) error {
 	if err == nil {
 		return nil
 	}
-	var werr *wasmtime.Error
-	if errors.As(err, &werr) {
-		if status, ok := werr.ExitStatus(); ok {
-			return e.Exit(status)
-		}
+	if status, ok := exitStatus(err); ok {
+		return e.Exit(status)
 	}
 	return err
+}
+
+// exitStatus finds a WASI exit (wasmtime's proc_exit) in err.
+func exitStatus(err error) (int32, bool) {
+	var exit interface{ ExitStatus() (int32, bool) }
+	if errors.As(err, &exit) {
+		return exit.ExitStatus()
+	}
+	return 0, false
 }
 
 // Register is callback_signal after the name was read (SPEC section 3,
@@ -325,7 +339,7 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 }
 
 // findHandler looks name up as an export of type (i32)->().
-func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *wasmtime.Func {
+func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *handler {
 	var ex *wasmtime.Extern
 	if e.instance != nil {
 		ex = e.instance.GetExport(caller, name)
@@ -344,7 +358,11 @@ func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *wasmtime.
 	if len(params) != 1 || params[0].Kind() != wasmtime.KindI32 || len(results) != 0 {
 		return nil
 	}
-	return fn
+	h := &handler{fn: fn}
+	if e.fast {
+		h.fast = fastcall.FuncOf(fn)
+	}
+	return h
 }
 
 // Pending reports whether sig is queued on the main thread and not yet

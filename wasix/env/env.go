@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/fastcall"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 )
 
@@ -55,8 +56,11 @@ type Config struct {
 type WasiEnv struct {
 	store    *wasmtime.Store
 	key      uintptr
+	ctx      unsafe.Pointer // the store's context, for the fast paths
+	fast     bool           // internal/fastcall works in this build
 	instance *wasmtime.Instance
 	memory   *wasmtime.Memory
+	fastMem  fastcall.Memory
 	policy   wasix.Policy
 	pid      int32
 	log      *slog.Logger
@@ -67,7 +71,7 @@ type WasiEnv struct {
 	// handlers caches export lookups by name for callback_signal; nil
 	// values record names that are not a (i32)->() function. Guest
 	// goroutine only.
-	handlers map[string]*wasmtime.Func
+	handlers map[string]*handler
 
 	// attention is true when ProcessSignals has work: a deliverable
 	// signal, a pending SIGKILL or a recorded exit. It lets safe points
@@ -86,7 +90,7 @@ type WasiEnv struct {
 
 // inner is the data block guarded by WasiEnv.mu.
 type inner struct {
-	signal    *wasmtime.Func // the registered handler, nil when none
+	signal    *handler // the registered handler, nil when none
 	signalSet bool           // a registration happened, found or not
 	threads   map[int32]*thread
 	timers    [wasix.NSIG]*timer
@@ -100,6 +104,12 @@ type inner struct {
 type thread struct {
 	queue []wasix.Signal
 	mask  uint64
+}
+
+// handler is a guest function of type (i32)->().
+type handler struct {
+	fn   *wasmtime.Func
+	fast fastcall.Func
 }
 
 type exitRecord struct {
@@ -135,12 +145,14 @@ func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 	e := &WasiEnv{
 		store:    store,
 		key:      contextKey(store),
+		ctx:      unsafe.Pointer(store.Context()),
+		fast:     fastcall.Supported(),
 		memory:   cfg.Memory,
 		policy:   cfg.Policy,
 		pid:      cfg.Pid,
 		log:      cfg.Logger,
 		clock:    cfg.Clock,
-		handlers: make(map[string]*wasmtime.Func),
+		handlers: make(map[string]*handler),
 		wake:     make(chan struct{}, 1),
 		created:  time.Now(),
 	}
@@ -159,14 +171,30 @@ func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 		}
 	}
 	e.inner.threads = map[int32]*thread{MainTID: {}}
+	e.bindMemory()
 	registry.Store(e.key, e)
 	return e
+}
+
+// bindMemory prepares the fast path to the guest memory, once known.
+func (e *WasiEnv) bindMemory() {
+	if e.memory != nil && e.fast {
+		e.fastMem = fastcall.MemoryOf(e.memory)
+	}
 }
 
 // Lookup finds the WasiEnv of the store s belongs to (a *wasmtime.Store or
 // the *wasmtime.Caller of a host function), or nil.
 func Lookup(s wasmtime.Storelike) *WasiEnv {
-	v, ok := registry.Load(contextKey(s))
+	return lookup(contextKey(s))
+}
+
+// LookupContext is Lookup by the store's context pointer
+// (Storelike.Context()), for host functions that already have it.
+func LookupContext(ctx unsafe.Pointer) *WasiEnv { return lookup(uintptr(ctx)) }
+
+func lookup(key uintptr) *WasiEnv {
+	v, ok := registry.Load(key)
 	if !ok {
 		return nil
 	}
@@ -183,6 +211,7 @@ func (e *WasiEnv) Bind(instance *wasmtime.Instance) {
 			e.memory = ex.Memory()
 		}
 	}
+	e.bindMemory()
 	clear(e.handlers)
 }
 

@@ -20,6 +20,9 @@ func (e *WasiEnv) FaultErrno() wasix.Errno {
 // memory, else the calling instance's "memory" export (before Bind).
 func (e *WasiEnv) memoryData(store wasmtime.Storelike) []byte {
 	if e.memory != nil {
+		if e.fast {
+			return e.fastMem.Data(e.ctx)
+		}
 		return e.memory.UnsafeData(store)
 	}
 	if c, ok := store.(*wasmtime.Caller); ok {

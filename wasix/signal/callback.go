@@ -4,6 +4,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 )
 
@@ -13,21 +14,19 @@ import (
 // name that is not an exported (i32)->() function clears the handler and
 // leaves delivery blocked until a valid name is registered. Pending
 // signals are processed before it returns; an exit during that traps.
-func callbackSignal(c *wasmtime.Caller, e *env.WasiEnv, a args) *wasmtime.Trap {
+func callbackSignal(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
 	ptr, n := a.ptr(0), a.ptr(1)
 	name, ok := e.Read(c, ptr, n)
 	if !ok {
 		e.Logger().Warn("callback_signal: name out of bounds of guest memory; handler unchanged",
 			"name_ptr", ptr, "name_len", n)
-		return nil
+		return 0, nil
 	}
 	if !utf8.Valid(name) {
 		e.Logger().Warn("callback_signal: name is not valid UTF-8; handler unchanged",
 			"name_ptr", ptr, "name_len", n)
-		return nil
+		return 0, nil
 	}
-	if _, err := e.Register(c, name); err != nil {
-		return wasmtime.NewTrap(err.Error())
-	}
-	return nil
+	_, err := e.Register(c, name)
+	return 0, err
 }

@@ -1,9 +1,12 @@
 package signal
 
 import (
+	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/fastcall"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 )
@@ -33,32 +36,36 @@ const (
 )
 
 // args gives an import's parameters whatever the namespace's pointer width.
-type args []wasmtime.Val
+type args struct {
+	v    fastcall.Args // i32 values sign-extended
+	wide bool          // wasix_64v1: pointers and lengths are i64
+}
 
-func (a args) i32(i int) int32 { return a[i].I32() }
+func (a args) i32(i int) int32 { return int32(a.v[i]) }
 
-func (a args) i64(i int) int64 { return a[i].I64() }
+func (a args) i64(i int) int64 { return a.v[i] }
 
 // ptr reads a pointer or length: i32 (zero-extended) in wasix_32v1, i64 in
 // wasix_64v1.
 func (a args) ptr(i int) uint64 {
-	if a[i].Kind() == wasmtime.KindI64 {
-		return uint64(a[i].I64())
+	if a.wide {
+		return uint64(a.v[i])
 	}
-	return uint64(uint32(a[i].I32()))
+	return uint64(uint32(a.v[i]))
 }
 
-// errnoFunc is the body of an import whose result is an errno. A non-nil
-// error is terminal: the process ended and the import traps.
-type errnoFunc func(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error)
+// body is an import: its errno result (ignored for callback_signal, which
+// has none), or a non-nil error when the process ended and the import must
+// trap.
+type body func(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error)
 
-// importDef describes one import: its name, its parameter kinds (P marks a
-// pointer-width parameter) and its body.
+// importDef describes one import: its name, its parameter kinds and its
+// body.
 type importDef struct {
-	name   string
-	params []kind
-	errno  errnoFunc                                                       // nil for callback_signal
-	void   func(c *wasmtime.Caller, e *env.WasiEnv, a args) *wasmtime.Trap // callback_signal
+	name     string
+	params   []kind
+	noResult bool // callback_signal
+	body     body
 }
 
 type kind uint8
@@ -71,16 +78,16 @@ const (
 
 // imports lists every signal import in the order of SPEC section 2.
 var imports = []importDef{
-	{name: CallbackSignalName, params: []kind{ptrKind, ptrKind}, void: callbackSignal},
-	{name: ProcRaiseName, params: []kind{i32}, errno: procRaise},
-	{name: ThreadSignalName, params: []kind{i32, i32}, errno: threadSignal},
-	{name: ProcSignalName, params: []kind{i32, i32}, errno: procSignal},
-	{name: ProcRaiseIntervalName, params: []kind{i32, i64, i32}, errno: procRaiseInterval},
-	{name: ProcSignalsSizesGetName, params: []kind{ptrKind}, errno: procSignalsSizesGet},
-	{name: ProcSignalsGetName, params: []kind{ptrKind}, errno: procSignalsGet},
-	{name: ThreadIDName, params: []kind{ptrKind}, errno: threadID},
-	{name: ProcIDName, params: []kind{ptrKind}, errno: procID},
-	{name: ThreadSleepName, params: []kind{i64}, errno: threadSleep},
+	{name: CallbackSignalName, params: []kind{ptrKind, ptrKind}, noResult: true, body: callbackSignal},
+	{name: ProcRaiseName, params: []kind{i32}, body: procRaise},
+	{name: ThreadSignalName, params: []kind{i32, i32}, body: threadSignal},
+	{name: ProcSignalName, params: []kind{i32, i32}, body: procSignal},
+	{name: ProcRaiseIntervalName, params: []kind{i32, i64, i32}, body: procRaiseInterval},
+	{name: ProcSignalsSizesGetName, params: []kind{ptrKind}, body: procSignalsSizesGet},
+	{name: ProcSignalsGetName, params: []kind{ptrKind}, body: procSignalsGet},
+	{name: ThreadIDName, params: []kind{ptrKind}, body: threadID},
+	{name: ProcIDName, params: []kind{ptrKind}, body: procID},
+	{name: ThreadSleepName, params: []kind{i64}, body: threadSleep},
 }
 
 // Install defines every signal import in the Linker: all of SPEC section 2
@@ -109,48 +116,71 @@ func Install(l *wasmtime.Linker) error {
 	return nil
 }
 
+// define defines one import: through internal/fastcall when it works (one
+// cgo crossing per call, no allocation), else with Linker.FuncNew.
 func define(l *wasmtime.Linker, ns string, d importDef, wide bool) error {
-	params := make([]*wasmtime.ValType, len(d.params))
+	kinds := make([]wasmtime.ValKind, len(d.params))
 	for i, k := range d.params {
-		switch {
-		case k == i64 || k == ptrKind && wide:
-			params[i] = wasmtime.NewValType(wasmtime.KindI64)
-		default:
-			params[i] = wasmtime.NewValType(wasmtime.KindI32)
+		kinds[i] = wasmtime.KindI32
+		if k == i64 || k == ptrKind && wide {
+			kinds[i] = wasmtime.KindI64
 		}
 	}
-	var results []*wasmtime.ValType
-	var body func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap)
-	if d.void != nil {
-		body = func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-			e := env.Lookup(c)
-			if e == nil {
-				return nil, noEnv(d.name)
-			}
-			return nil, d.void(c, e, a)
-		}
+	var err error
+	if fastcall.Supported() {
+		err = fastcall.Define(l, ns, d.name, kinds, !d.noResult,
+			func(c *wasmtime.Caller, ctx unsafe.Pointer, a fastcall.Args) (int32, error) {
+				e := env.LookupContext(ctx)
+				if e == nil {
+					return 0, noEnv(d.name)
+				}
+				errno, err := d.body(c, e, args{v: a, wide: wide})
+				return int32(errno), err
+			})
 	} else {
-		results = []*wasmtime.ValType{wasmtime.NewValType(wasmtime.KindI32)}
-		body = func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+		err = l.FuncNew(ns, d.name, funcType(kinds, !d.noResult), func(c *wasmtime.Caller, vals []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 			e := env.Lookup(c)
 			if e == nil {
-				return nil, noEnv(d.name)
+				return nil, wasmtime.NewTrap(noEnv(d.name).Error())
 			}
-			errno, err := d.errno(c, e, a)
+			a := args{wide: wide}
+			for i, v := range vals {
+				if v.Kind() == wasmtime.KindI64 {
+					a.v[i] = v.I64()
+				} else {
+					a.v[i] = int64(v.I32())
+				}
+			}
+			errno, err := d.body(c, e, a)
 			if err != nil {
 				return nil, wasmtime.NewTrap(err.Error())
 			}
+			if d.noResult {
+				return nil, nil
+			}
 			return []wasmtime.Val{wasmtime.ValI32(int32(errno))}, nil
-		}
+		})
 	}
-	if err := l.FuncNew(ns, d.name, wasmtime.NewFuncType(params, results), body); err != nil {
+	if err != nil {
 		return fmt.Errorf("signal: define %s.%s: %w", ns, d.name, err)
 	}
 	return nil
 }
 
-func noEnv(name string) *wasmtime.Trap {
-	return wasmtime.NewTrap("wasix: " + name + ": this store has no WasiEnv (call env.New before running the guest)")
+func funcType(kinds []wasmtime.ValKind, errnoResult bool) *wasmtime.FuncType {
+	params := make([]*wasmtime.ValType, len(kinds))
+	for i, k := range kinds {
+		params[i] = wasmtime.NewValType(k)
+	}
+	var results []*wasmtime.ValType
+	if errnoResult {
+		results = append(results, wasmtime.NewValType(wasmtime.KindI32))
+	}
+	return wasmtime.NewFuncType(params, results)
+}
+
+func noEnv(name string) error {
+	return errors.New("wasix: " + name + ": this store has no WasiEnv (call env.New before running the guest)")
 }
 
 // SafePoint wraps a host function so that pending signals are delivered
