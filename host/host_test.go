@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/google/go-cmp/cmp"
 	"github.com/wasix-org/wasix-signals-go/host"
 	"github.com/wasix-org/wasix-signals-go/wasix"
@@ -366,5 +367,36 @@ func TestCompileErrors(t *testing.T) {
 	}
 	if _, err := r.Start(context.Background(), m, host.Config{Env: []string{"NOEQUALS"}}); err == nil {
 		t.Error("a bad environment entry was accepted")
+	}
+}
+
+func TestEmbedderImportsAreKept(t *testing.T) {
+	r, err := host.NewRuntime(host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Linker().FuncNew("app", "answer", wasmtime.NewFuncType(nil, []*wasmtime.ValType{wasmtime.NewValType(wasmtime.KindI32)}),
+		func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+			return []wasmtime.Val{wasmtime.ValI32(42)}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Compile([]byte(`(module
+	  (import "app" "answer" (func $answer (result i32)))
+	  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+	  (memory (export "memory") 1)
+	  (func (export "_start") (call $exit (call $answer))))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the scratch store must not bind the Linker
+		p, err := r.Start(context.Background(), m, host.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := describe(wait(t, p)); got != "exit 42" {
+			t.Fatalf("run %d: got %s; the embedder's import was replaced", i, got)
+		}
 	}
 }

@@ -162,10 +162,18 @@ func (r *Runtime) isDefined(module, name string) bool {
 	return r.defined[module+"\x00"+name]
 }
 
-// defineMissing gives every function import the Linker lacks a stub.
+// defineMissing gives every function import the Linker lacks a stub. An
+// embedder's own definitions (added through Linker()) are found with
+// Linker.Get on a scratch store and left alone.
 func (r *Runtime) defineMissing(m *wasmtime.Module) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var scratch *wasmtime.Store
+	defer func() {
+		if scratch != nil {
+			scratch.Close()
+		}
+	}()
 	for _, imp := range m.Imports() {
 		if imp.Name() == nil || imp.Type().FuncType() == nil {
 			continue
@@ -173,6 +181,13 @@ func (r *Runtime) defineMissing(m *wasmtime.Module) error {
 		module, name := imp.Module(), *imp.Name()
 		key := module + "\x00" + name
 		if r.defined[key] {
+			continue
+		}
+		if scratch == nil {
+			scratch = wasmtime.NewStore(r.engine)
+		}
+		if r.linker.Get(scratch, module, name) != nil {
+			r.defined[key] = true
 			continue
 		}
 		ft := imp.Type().FuncType()
