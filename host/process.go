@@ -65,7 +65,6 @@ type Process struct {
 
 	handle  *epoch.Handle
 	kicking atomic.Bool
-	acked   chan struct{} // a token after each epoch delivery, for the kicker
 	// ended is cancelled when the program has ended; it stops re-kicking.
 	ended  context.Context
 	cancel context.CancelFunc
@@ -102,7 +101,6 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	store.SetWasi(wasi)
 	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{})}
 	p.ended, p.cancel = context.WithCancel(context.Background())
-	p.acked = make(chan struct{}, 1)
 	p.pid = r.register(p)
 	p.env = env.New(store, env.Config{
 		Policy: cfg.Policy, Pid: p.pid, Ignore: cfg.Ignore, Logger: cfg.Logger, Clock: cfg.Clock,
@@ -203,50 +201,42 @@ func (p *Process) onEpoch() (uint64, error) {
 	// A handler called from here would trap at its first epoch check
 	// without a far deadline.
 	p.store.SetEpochDeadline(epoch.Far)
-	err := p.env.ProcessSignals(p.store)
-	select {
-	case p.acked <- struct{}{}:
-	default:
-	}
-	if err != nil {
+	if err := p.env.ProcessSignals(p.store); err != nil {
 		return 0, err
 	}
 	return 1, nil
 }
 
-// kick makes a guest running wasm reach its epoch callback: a kick that
-// lands while a callback runs is absorbed, so it re-kicks until the guest
-// has taken the signal or the process ended.
+// kick makes a guest running wasm reach its epoch callback. One kick
+// normally does it. A kick that lands while a callback runs is absorbed,
+// and a guest blocked in a host call that is no safe point cannot answer,
+// so while the signal stays undelivered it re-kicks from a timer, backing
+// off from 200 µs to 50 ms. Nothing spins: a spinning sender would hold
+// the processor the guest's callback needs to run Go code.
 func (p *Process) kick() {
 	p.rt.kicker.Kick()
-	if !p.kicking.CompareAndSwap(false, true) {
+	if p.kicking.CompareAndSwap(false, true) {
+		time.AfterFunc(firstRekick, func() { p.rekick(firstRekick) })
+	}
+}
+
+const (
+	firstRekick = 200 * time.Microsecond
+	maxRekick   = 50 * time.Millisecond
+)
+
+func (p *Process) rekick(after time.Duration) {
+	if p.env.Attention() && p.ended.Err() == nil {
+		p.rt.kicker.Kick()
+		next := min(2*after, maxRekick)
+		time.AfterFunc(next, func() { p.rekick(next) })
 		return
 	}
-	go func() {
-		ack := func() bool { return !p.env.Attention() }
-		for {
-			// Kick hard for a moment; a guest that has not answered by then
-			// is blocked in a host call that is no safe point, so back off
-			// to occasional kicks until it returns to wasm.
-			for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-				ctx, cancel := context.WithTimeout(p.ended, 10*time.Millisecond)
-				err := p.rt.kicker.KickUntilContext(ctx, ack, p.acked, 0)
-				cancel()
-				if err == nil || p.ended.Err() != nil {
-					break
-				}
-				select {
-				case <-p.ended.Done():
-				case <-time.After(pause):
-				}
-			}
-			p.kicking.Store(false)
-			// A signal that arrived after the last check is not missed.
-			if !p.env.Attention() || p.ended.Err() != nil || !p.kicking.CompareAndSwap(false, true) {
-				return
-			}
-		}
-	}()
+	p.kicking.Store(false)
+	// A signal that became deliverable after the check above is not missed.
+	if p.env.Attention() && p.ended.Err() == nil && p.kicking.CompareAndSwap(false, true) {
+		p.rekick(firstRekick)
+	}
 }
 
 func (p *Process) watch(ctx context.Context, grace time.Duration) {
