@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -398,5 +399,62 @@ func TestEmbedderImportsAreKept(t *testing.T) {
 		if got := describe(wait(t, p)); got != "exit 42" {
 			t.Fatalf("run %d: got %s; the embedder's import was replaced", i, got)
 		}
+	}
+}
+
+// pollGuest calls poll_oneoff (imported from ns) with one subscription
+// written at 0: a relative clock of ns nanoseconds (tag 0) or fd_write on
+// stdout (tag 2), userdata 7. It exits with errno*1000 + nevents*100 +
+// the first event's type*10 + (userdata == 7).
+func pollGuest(ns string, tag int, timeout int64) string {
+	return `(module
+	  (import "` + ns + `" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+	  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+	  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+	  (memory (export "memory") 1)
+	  (data (i32.const 500) "h")
+	  (func (export "h") (param i32))
+	  (func (export "_start") (local $errno i32)
+	    (call $cb (i32.const 500) (i32.const 1))
+	    (i64.store (i32.const 0) (i64.const 7))
+	    (i32.store8 (i32.const 8) (i32.const ` + itoa32(int32(tag)) + `))
+	    (i32.store (i32.const 16) (i32.const 1))
+	    (i64.store (i32.const 24) (i64.const ` + strconv.FormatInt(timeout, 10) + `))
+	    (local.set $errno (call $poll (i32.const 0) (i32.const 104) (i32.const 1) (i32.const 200)))
+	    (call $exit (i32.add (i32.mul (local.get $errno) (i32.const 1000))
+	      (i32.add (i32.mul (i32.load (i32.const 200)) (i32.const 100))
+	        (i32.add (i32.mul (i32.load8_u (i32.const 114)) (i32.const 10))
+	          (i64.eq (i64.load (i32.const 104)) (i64.const 7))))))))`
+}
+
+func TestPollOneoff(t *testing.T) {
+	for _, ns := range []string{"wasi_snapshot_preview1", "wasix_32v1"} {
+		t.Run(ns, func(t *testing.T) {
+			// A clock that falls due: one clock event (type 0) with the userdata.
+			p, _ := start(t, context.Background(), pollGuest(ns, 0, 20_000_000), host.Config{})
+			if got := describe(wait(t, p)); got != "exit 101" {
+				t.Errorf("clock: got %s, want exit 101", got)
+			}
+			// A long clock wait interrupted by a signal: EINTR (27), no events.
+			p, _ = start(t, context.Background(), pollGuest(ns, 0, 60_000_000_000), host.Config{})
+			waitHandler(t, p)
+			began := time.Now()
+			time.Sleep(10 * time.Millisecond)
+			if err := p.Signal(wasix.SIGUSR1); err != nil {
+				t.Fatal(err)
+			}
+			if got := describe(wait(t, p)); got != "exit 27000" {
+				t.Errorf("interrupted clock: got %s, want exit 27000", got)
+			}
+			if time.Since(began) > 10*time.Second {
+				t.Error("the signal did not cut the wait short")
+			}
+			// A descriptor: wasmtime's own poll says stdout is writable
+			// (one fd_write event, type 2).
+			p, _ = start(t, context.Background(), pollGuest(ns, 2, 0), host.Config{})
+			if got := describe(wait(t, p)); got != "exit 121" {
+				t.Errorf("descriptor: got %s, want exit 121", got)
+			}
+		})
 	}
 }

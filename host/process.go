@@ -263,6 +263,7 @@ func (p *Process) watch(ctx context.Context, grace time.Duration) {
 
 func (p *Process) finish(outcome error) {
 	p.err = outcome
+	p.rt.shims.Delete(p.env)
 	p.env.Close()
 	p.handle.Close()
 	if p.group != nil {

@@ -39,6 +39,12 @@ type Runtime struct {
 	kicker *epoch.Kicker
 	log    *slog.Logger
 
+	// The poll_oneoff shim: compiled once, instantiated per process.
+	shimOnce   sync.Once
+	shimModule *wasmtime.Module
+	shimErr    error
+	shims      sync.Map // *env.WasiEnv -> *wasmtime.Func
+
 	mu      sync.Mutex
 	defined map[string]bool // "module\x00name" of every function the Linker has
 	nextPid int32

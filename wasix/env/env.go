@@ -215,6 +215,10 @@ func (e *WasiEnv) Bind(instance *wasmtime.Instance) {
 	clear(e.handlers)
 }
 
+// Memory returns the guest memory, or nil when there is none (or before
+// Bind, when the guest exports it).
+func (e *WasiEnv) Memory() *wasmtime.Memory { return e.memory }
+
 // Store returns the wasmtime store of this process.
 func (e *WasiEnv) Store() *wasmtime.Store { return e.store }
 

@@ -111,7 +111,7 @@ func ihWatType(p ihParam, ns string) string {
 
 // ihImportsWat declares every import and re-exports each as "<ns>.<name>".
 func ihImportsWat() string {
-	var b strings.Builder
+	var b, funcs strings.Builder
 	emit := func(ns string, im ihImport) {
 		var params, locals []string
 		for i, p := range im.params {
@@ -124,7 +124,7 @@ func ihImportsWat() string {
 		}
 		id := "$" + ns + "." + im.name
 		fmt.Fprintf(&b, "  (import %q %q (func %s %s))\n", ns, im.name, id, sig)
-		fmt.Fprintf(&b, "  (func (export %q) %s (call %s %s))\n", ns+"."+im.name, sig, id, strings.Join(locals, " "))
+		fmt.Fprintf(&funcs, "  (func (export %q) %s (call %s %s))\n", ns+"."+im.name, sig, id, strings.Join(locals, " "))
 	}
 	for _, ns := range ihNamespaces {
 		for _, im := range ihImports {
@@ -139,7 +139,7 @@ func ihImportsWat() string {
   (import "t" "safepoint" (func $safepoint))
   (func (export "safe") (call $safepoint))
 `)
-	return b.String()
+	return b.String() + funcs.String()
 }
 
 // ihMatrixModule is the bad-input module: every import, a handler that
@@ -161,7 +161,6 @@ func ihMatrixModule(withMemory bool) string {
 }
 
 type ihGuest struct {
-	tb    testing.TB
 	env   *env.WasiEnv
 	store *wasmtime.Store
 	inst  *wasmtime.Instance
@@ -217,7 +216,7 @@ func ihNew(tb testing.TB, wat string, cfg env.Config) (*ihGuest, error) {
 	store.SetWasi(wasmtime.NewWasiConfig())
 	logs := &ihLogs{}
 	cfg.Logger = slog.New(logs)
-	g := &ihGuest{tb: tb, store: store, logs: logs}
+	g := &ihGuest{store: store, logs: logs}
 	g.env = env.New(store, cfg)
 	ihGuests.Store(g.env, g)
 	inst, err := l.Instantiate(store, module)
