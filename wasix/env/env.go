@@ -311,6 +311,14 @@ func (e *WasiEnv) Exited() error {
 	return e.inner.exit.err
 }
 
+// Alive reports whether the process can still receive signals: not
+// exited and not closed.
+func (e *WasiEnv) Alive() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.inner.closed && e.inner.exit == nil
+}
+
 // Close stops the timers and unregisters the env. Signals sent afterwards
 // get ErrClosed. Close does not close the store.
 func (e *WasiEnv) Close() {

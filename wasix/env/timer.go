@@ -1,6 +1,7 @@
 package env
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -17,8 +18,12 @@ type timer struct {
 // SetTimer arms, replaces or (interval 0) cancels the interval timer of sig:
 // after interval, sig is queued and the guest woken, then again every
 // interval when repeat is true. There is one timer per signal number.
-// It is safe from any goroutine.
+// It is safe from any goroutine. Signal 0 is accepted (the wasmer policy
+// arms timers for it); numbers outside 0..31 are EINVAL.
 func (e *WasiEnv) SetTimer(sig wasix.Signal, interval time.Duration, repeat bool) error {
+	if sig < 0 || sig >= wasix.NSIG {
+		return fmt.Errorf("env: %w: signal %d", wasix.EINVAL, int32(sig))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.inner.closed {

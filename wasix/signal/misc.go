@@ -31,6 +31,7 @@ func procRaiseInterval(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno,
 	}
 	interval := env.Duration(uint64(a.i64(1)), unit)
 	if err := e.SetTimer(sig, interval, a.i32(2) != 0); err != nil {
+		// Only ErrExited or ErrClosed: the number was checked above.
 		return 0, e.Exited()
 	}
 	return wasix.ESUCCESS, e.ProcessSignals(c)

@@ -17,6 +17,7 @@ func guestSignal(e *env.WasiEnv, call string, raw int32) (wasix.Signal, bool) {
 		return wasix.Signal(raw), true
 	}
 	if e.Policy() == wasix.PolicyWasmer {
+		e.Logger().Warn(call+": signal number out of range", "signal", raw, "treated_as", 0)
 		return 0, true
 	}
 	e.Logger().Warn(call+": signal number out of range", "signal", raw, "errno", wasix.EINVAL.Name())
@@ -84,6 +85,7 @@ func procSignal(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error)
 	}
 	wasmer := e.Policy() == wasix.PolicyWasmer
 	if pid == 0 && wasmer {
+		e.Logger().Debug("proc_signal: pid 0 delivers nothing under the wasmer policy", "pid", pid, "signal", sig.String())
 		return wasix.ESUCCESS, nil
 	}
 	if pid == 0 || pid == e.Pid() {
@@ -93,7 +95,7 @@ func procSignal(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error)
 	if found && sig != 0 {
 		found = peer.Signal(sig) == nil
 	} else if found {
-		found = peer.Exited() == nil
+		found = peer.Alive()
 	}
 	if !found {
 		e.Logger().Debug("proc_signal: no such process", "pid", pid, "signal", sig.String())
