@@ -386,3 +386,62 @@ func BenchmarkAsync(b *testing.B) {
 		runFib(b, store, inst)
 	})
 }
+
+// BenchmarkThroughput: 8 goroutines queue signals while the guest loops over
+// a safe point. One op is one signal queued; it reports deliveries per
+// second and fails if any signal is unaccounted for.
+func BenchmarkThroughput(b *testing.B) {
+	const senders = 8
+	engine := wasmtime.NewEngine()
+	l := signalLinker(b, engine)
+	if err := l.FuncNew("bench", "noop", noop2Type(), signal.SafePoint(noop2)); err != nil {
+		b.Fatal(err)
+	}
+	store, inst, e := instance(b, engine, l, `(module
+	  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+	  (import "bench" "noop" (func $noop (param i32 i32)))
+	  (memory (export "memory") 1)
+	  (data (i32.const 0) "__wasm_signal")
+	  (global $stop (mut i32) (i32.const 0))
+	  (func (export "__wasm_signal") (param i32)
+	    (if (i32.eq (local.get 0) (i32.const 15)) (then (global.set $stop (i32.const 1)))))
+	  (func (export "loop") (call $cb (i32.const 0) (i32.const 13))
+	    (loop (call $noop (i32.const 0) (i32.const 0)) (br_if 0 (i32.eqz (global.get $stop))))))`)
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	go func() {
+		_, err := inst.GetFunc(store, "loop").Call(store)
+		done <- err
+	}()
+	sigs := []wasix.Signal{wasix.SIGUSR1, wasix.SIGUSR2, wasix.SIGALRM, wasix.SIGHUP, wasix.SIGWINCH, wasix.SIGCHLD}
+	var wg sync.WaitGroup
+	for i := 0; i < senders; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := i; j < b.N; j += senders {
+				if err := e.Signal(sigs[j%len(sigs)]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	if err := e.Signal(wasix.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(began)
+	b.StopTimer()
+	c := e.Counters()
+	if c.Raised != uint64(b.N)+1 || c.Raised != c.Delivered+c.Coalesced+c.Ignored+uint64(c.Pending) {
+		b.Fatalf("signals unaccounted for: %+v", c)
+	}
+	b.ReportMetric(float64(c.Delivered)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(c.Raised)/elapsed.Seconds(), "signals/s")
+}

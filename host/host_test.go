@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -456,5 +457,113 @@ func TestPollOneoff(t *testing.T) {
 				t.Errorf("descriptor: got %s, want exit 121", got)
 			}
 		})
+	}
+}
+
+func TestFutexWait(t *testing.T) {
+	// futex_wait(addr 0, expected, timeout at 16, woken at 40): exit with
+	// errno*10 + woken.
+	guest := func(expected int32, timeoutNs int64, handler bool) string {
+		reg := ""
+		if handler {
+			reg = `(call $cb (i32.const 500) (i32.const 1))`
+		}
+		tag := "1"
+		if timeoutNs < 0 {
+			tag = "0"
+		}
+		return `(module
+		  (import "wasix_32v1" "futex_wait" (func $wait (param i32 i32 i32 i32) (result i32)))
+		  (import "wasix_32v1" "futex_wake_all" (func $wake (param i32 i32) (result i32)))
+		  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+		  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+		  (memory (export "memory") 1)
+		  (data (i32.const 500) "h")
+		  (func (export "h") (param i32))
+		  (func (export "_start") ` + reg + `
+		    (drop (call $wake (i32.const 0) (i32.const 40)))
+		    (i32.store (i32.const 0) (i32.const 5))
+		    (i32.store8 (i32.const 16) (i32.const ` + tag + `))
+		    (i64.store (i32.const 24) (i64.const ` + strconv.FormatInt(timeoutNs, 10) + `))
+		    (call $exit (i32.add (i32.mul (call $wait (i32.const 0) (i32.const ` + itoa32(expected) + `) (i32.const 16) (i32.const 40)) (i32.const 10))
+		      (i32.load8_u (i32.const 40))))))`
+	}
+	// The value changed: no wait, woken.
+	p, _ := start(t, context.Background(), guest(4, -1, false), host.Config{})
+	if got := describe(wait(t, p)); got != "exit 1" {
+		t.Errorf("changed value: got %s", got)
+	}
+	// Nobody wakes a lone thread: the timeout ends it, not woken.
+	p, _ = start(t, context.Background(), guest(5, 20_000_000, false), host.Config{})
+	if got := describe(wait(t, p)); got != "exit 0" {
+		t.Errorf("timeout: got %s", got)
+	}
+	// Waiting forever: a signal delivers and returns EINTR.
+	p, _ = start(t, context.Background(), guest(5, -1, true), host.Config{})
+	waitHandler(t, p)
+	time.Sleep(5 * time.Millisecond)
+	if err := p.Signal(wasix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(wait(t, p)); got != "exit 270" {
+		t.Errorf("interrupted: got %s", got)
+	}
+}
+
+func TestForwardHostSignals(t *testing.T) {
+	p, _ := start(t, context.Background(), spinner, host.Config{})
+	waitHandler(t, p)
+	stop := p.Forward(syscall.SIGUSR2)
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(wait(t, p)); got != "ok" {
+		t.Fatalf("got %s", got)
+	}
+	if c := p.Env().Counters(); c.Delivered != 1 {
+		t.Errorf("counters %+v", c)
+	}
+	for hs, want := range map[syscall.Signal]wasix.Signal{syscall.SIGINT: wasix.SIGINT, syscall.SIGUSR1: wasix.SIGUSR1, syscall.SIGWINCH: wasix.SIGWINCH} {
+		if got, ok := host.FromHost(hs); !ok || got != want {
+			t.Errorf("FromHost(%v) = %v %v", hs, got, ok)
+		}
+	}
+	if _, ok := host.FromHost(syscall.SIGKILL); ok {
+		t.Error("SIGKILL cannot be caught, so it is not forwarded")
+	}
+}
+
+func TestSecondInterruptKills(t *testing.T) {
+	// A guest that blocks delivery and spins: the first SIGINT stays
+	// pending, the second one becomes SIGKILL.
+	p, _ := start(t, context.Background(), `(module
+	  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+	  (memory (export "memory") 1)
+	  (data (i32.const 0) "blocked")
+	  (func (export "_start") (call $cb (i32.const 0) (i32.const 7)) (loop (br 0))))`, host.Config{})
+	for {
+		if set, _ := p.Env().Handler(); set {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop := p.Forward(syscall.SIGINT)
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.Env().Pending(wasix.SIGINT) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first SIGINT never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(wait(t, p)); got != "exit 137 by SIGKILL" {
+		t.Fatalf("got %s", got)
 	}
 }

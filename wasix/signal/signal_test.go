@@ -408,7 +408,7 @@ func TestSleepTerminatedFromAnotherGoroutine(t *testing.T) {
 // TestConcurrentSignals queues signals from 8 goroutines while the guest
 // loops over a safe point; every signal must be accounted for exactly.
 func TestConcurrentSignals(t *testing.T) {
-	const senders, perSender = 8, 2000
+	const senders, perSender = 8, 100_000
 	g := newGuest(t, guestOpts{
 		handler: `(if (i32.eq (local.get 0) (i32.const 15)) (then (global.set $stop (i32.const 1))))
 			(global.set $count (i32.add (global.get $count) (i32.const 1)))`,
