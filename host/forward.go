@@ -3,6 +3,7 @@ package host
 import (
 	"os"
 	ossignal "os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/wasix-org/wasix-signals-go/wasix"
@@ -38,7 +39,8 @@ func FromHost(s os.Signal) (wasix.Signal, bool) {
 // ignored. A SIGINT that arrives while the previous one is still pending
 // in the guest sends SIGKILL instead: pressing Ctrl-C twice stops a guest
 // that does not take its signals. After stop returns, nothing more is
-// relayed.
+// relayed. To catch signals from before the guest starts, use
+// Config.Signals instead.
 func (p *Process) Forward(sigs ...os.Signal) (stop func()) {
 	ch := make(chan os.Signal, 16)
 	ossignal.Notify(ch, sigs...)
@@ -46,31 +48,36 @@ func (p *Process) Forward(sigs ...os.Signal) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		for {
-			select {
-			case <-quit:
-				return
-			case <-p.done:
-				return
-			case s := <-ch:
-				sig, ok := FromHost(s)
-				if !ok {
-					continue
-				}
-				if sig == wasix.SIGINT && p.env.Pending(wasix.SIGINT) {
-					sig = wasix.SIGKILL
-				}
-				_ = p.Signal(sig)
-			}
-		}
+		p.relay(ch, quit)
 	}()
+	var once sync.Once
 	return func() {
-		ossignal.Stop(ch)
+		once.Do(func() {
+			ossignal.Stop(ch)
+			close(quit)
+			<-finished
+		})
+	}
+}
+
+// relay passes host signals from ch to the guest until quit is closed or
+// the program ends.
+func (p *Process) relay(ch <-chan os.Signal, quit <-chan struct{}) {
+	for {
 		select {
 		case <-quit:
-		default:
-			close(quit)
+			return
+		case <-p.done:
+			return
+		case s := <-ch:
+			sig, ok := FromHost(s)
+			if !ok {
+				continue
+			}
+			if sig == wasix.SIGINT && p.env.Pending(wasix.SIGINT) {
+				sig = wasix.SIGKILL
+			}
+			_ = p.Signal(sig)
 		}
-		<-finished
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,12 @@ type Config struct {
 	// signal each other with proc_signal. Without one a process can
 	// signal only itself.
 	Group *Group
+	// Signals, when set, is relayed to the guest (by name, as
+	// Process.Forward does) from before the guest starts until it ends.
+	// Create it and call os/signal.Notify on it yourself, as early as you
+	// like: signals that arrive before Start wait in the channel, so none
+	// is lost in the window before the guest runs.
+	Signals <-chan os.Signal
 }
 
 // Process is a running program.
@@ -106,6 +113,9 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		Policy: cfg.Policy, Pid: p.pid, Ignore: cfg.Ignore, Logger: cfg.Logger, Clock: cfg.Clock,
 	})
 	p.env.SetPeers(p.peer)
+	if cfg.Signals != nil {
+		go p.relay(cfg.Signals, nil)
+	}
 	if r.epochs {
 		p.enableAsync(cfg.Logger)
 	}

@@ -78,6 +78,17 @@ func run(args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	// Catch the forwarded signals before anything else happens: one that
+	// arrives while the module compiles waits here for the guest instead
+	// of killing the runner. SIGTERM cancels the run: the guest gets
+	// SIGTERM, then SIGKILL if it still runs after the grace period.
+	forwarded := make(chan os.Signal, 16)
+	signal.Notify(forwarded, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	defer signal.Stop(forwarded)
+	cfg.Signals = forwarded
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer cancel()
 	path := fs.Arg(0)
 	wasm, err := os.ReadFile(path)
 	if err != nil {
@@ -95,19 +106,12 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Args = append([]string{filepath.Base(path)}, fs.Args()[1:]...)
-	// SIGTERM to the runner cancels the run: the guest gets SIGTERM, then
-	// SIGKILL if it is still running after the grace period.
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer cancel()
 	p, err := rt.Start(ctx, m, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", path, err)
 		return 1
 	}
-	stop := p.Forward(syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	outcome := p.Wait()
-	stop()
 	code := host.ExitCode(outcome)
 	var exit *wasix.ExitError
 	if outcome != nil && !errors.As(outcome, &exit) {
