@@ -258,8 +258,6 @@ const (
 	fzStates
 )
 
-var fzStateNames = [...]string{"registered", "blocked", "unregistered"}
-
 func fzInit(s fzState) func(*ihGuest) error {
 	switch s {
 	case fzRegistered:
