@@ -281,13 +281,17 @@ func (p *Process) finish(outcome error) {
 	}
 	p.rt.unregister(p)
 	p.cancel()
+	// The guest's memory and code go now rather than at some later GC:
+	// a host running many programs would otherwise hold them all.
+	p.store.Close()
 	close(p.done)
 }
 
 // Pid returns the process id.
 func (p *Process) Pid() int32 { return p.pid }
 
-// Env returns the process's signal state, for counters and timers.
+// Env returns the process's signal state, for counters and timers. Its
+// store is closed once the program has ended.
 func (p *Process) Env() *env.WasiEnv { return p.env }
 
 // Signal queues sig for the guest from any goroutine; it reaches the guest

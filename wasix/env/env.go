@@ -140,7 +140,8 @@ func contextKey(s wasmtime.Storelike) uintptr { return uintptr(unsafe.Pointer(s.
 
 // New creates the process state for store and registers it, so that the
 // imports installed on any Linker find it from their *wasmtime.Caller.
-// Call Bind once the instance exists, and Close when done.
+// Call Bind once the instance exists, and Close when done, before the
+// store is closed (a later store may reuse its address).
 func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 	e := &WasiEnv{
 		store:    store,
