@@ -1,6 +1,7 @@
 package env
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -51,8 +52,8 @@ func (c *ManualClock) AfterFunc(d time.Duration, f func()) Timer {
 		d = 0
 	}
 	at := c.now + d
-	if at < c.now { // overflow: never in any test's lifetime
-		at = time.Duration(1<<63 - 1)
+	if at < c.now || at > never {
+		at = never
 	}
 	c.seq++
 	t := &manualTimer{c: c, at: at, seq: c.seq, f: f}
@@ -88,12 +89,20 @@ func (t *manualTimer) Stop() bool {
 	return false
 }
 
+// never is where functions armed beyond the clock's range wait: they do
+// not fall due, however far the clock moves.
+const never = time.Duration(math.MaxInt64)
+
 // Advance moves the clock forward by d and runs, in due order on the calling
 // goroutine, every function that falls due, including ones armed by those
-// functions while the clock moves.
+// functions while the clock moves. The clock saturates one short of its
+// range.
 func (c *ManualClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now + d
+	if end < c.now || end >= never {
+		end = never - 1
+	}
 	for {
 		sort.Slice(c.timers, func(i, j int) bool {
 			a, b := c.timers[i], c.timers[j]

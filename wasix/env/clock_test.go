@@ -53,3 +53,28 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestManualClockSaturates(t *testing.T) {
+	var c env.ManualClock
+	fired := 0
+	var rearm func()
+	rearm = func() {
+		fired++
+		c.AfterFunc(math.MaxInt64, rearm) // a repeating timer with a saturated interval
+	}
+	c.AfterFunc(time.Second, rearm)
+	done := make(chan struct{})
+	go func() {
+		c.Advance(math.MaxInt64)
+		c.Advance(math.MaxInt64)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Advance did not return")
+	}
+	if fired != 1 {
+		t.Errorf("fired %d times, want 1", fired)
+	}
+}

@@ -72,7 +72,7 @@ func (e *WasiEnv) timerFired(sig wasix.Signal, t *timer) {
 func (e *WasiEnv) Timer(sig wasix.Signal) (interval time.Duration, repeat, armed bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !sig.Valid() {
+	if sig < 0 || sig >= wasix.NSIG {
 		return 0, false, false
 	}
 	if t := e.inner.timers[sig]; t != nil {

@@ -335,11 +335,6 @@ type fzNumberCase struct {
 	delta     env.Counters
 	outcome   string
 	warn      bool // a warning is expected
-	// warnOptional: under the wasmer policy a number outside 0..31 is
-	// read as 0; TestBadInputMatrix requires the warning SPEC section 8
-	// asks for, the fuzz targets tolerate its absence so that they can
-	// look for other failures.
-	warnOptional bool
 }
 
 func fzCheckNumber(t *testing.T, g *fzGuest, c fzNumberCase) {
@@ -378,7 +373,7 @@ func fzCheckNumber(t *testing.T, g *fzGuest, c fzNumberCase) {
 			warns++
 		}
 	}
-	if c.warn && warns != 1 && !(c.warnOptional && warns == 0) || !c.warn && warns != 0 {
+	if c.warn && warns != 1 || !c.warn && warns != 0 {
 		t.Fatalf("%s%v: %d warnings, want warning %v: %v", c.export, c.args, warns, c.warn, g.logs.all())
 	}
 	if mem := g.memory(); !bytes.Equal(mem, g.snapshot) {
@@ -422,7 +417,6 @@ func FuzzProcRaise(f *testing.F) {
 		c := fzNumberCase{export: fzNamespace(ns) + "." + signal.ProcRaiseName, args: []uint64{biI32(raw)}}
 		sig, ok := fzSignalCheck(p, raw)
 		c.warn = raw < 0 || raw >= 32
-		c.warnOptional = c.warn && wasmer
 		if !ok {
 			c.wantErrno = wasix.EINVAL
 		} else {
@@ -450,7 +444,6 @@ func FuzzThreadSignal(f *testing.F) {
 		c := fzNumberCase{export: ns + "." + signal.ThreadSignalName, args: []uint64{biI32(tid), biI32(raw)}}
 		sig, ok := fzSignalCheck(p, raw)
 		c.warn = raw < 0 || raw >= 32
-		c.warnOptional = c.warn && wasmer
 		self := tid == 1 || tid == 0x3FFFFFFF || tid == 0 && !wasmer
 		switch {
 		case !ok:
@@ -492,7 +485,6 @@ func FuzzProcSignal(f *testing.F) {
 		c := fzNumberCase{export: ns + "." + signal.ProcSignalName, args: []uint64{biI32(pid), biI32(raw)}}
 		sig, ok := fzSignalCheck(p, raw)
 		c.warn = raw < 0 || raw >= 32
-		c.warnOptional = c.warn && wasmer
 		peerBefore := peer.env.Counters()
 		switch {
 		case !ok:
@@ -541,7 +533,6 @@ func FuzzProcRaiseInterval(f *testing.F) {
 		c := fzNumberCase{export: ns + "." + signal.ProcRaiseIntervalName, args: []uint64{biI32(raw), interval, biI32(repeat)}}
 		sig, ok := fzSignalCheck(p, raw)
 		c.warn = raw < 0 || raw >= 32
-		c.warnOptional = c.warn && wasmer
 		if !ok || sig == 0 && !wasmer {
 			c.wantErrno = wasix.EINVAL
 			c.warn = true

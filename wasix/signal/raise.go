@@ -58,6 +58,10 @@ func threadSignal(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, erro
 		self = self || tid == 0
 	}
 	if !self {
+		if tid == 0 {
+			e.Logger().Debug("thread_signal: tid 0 delivers nothing under the wasmer policy", "tid", tid, "signal", sig.String())
+			return wasix.ESUCCESS, nil
+		}
 		e.Logger().Debug("thread_signal: no such thread", "tid", tid, "signal", sig.String())
 		if e.Policy() == wasix.PolicyWasmer {
 			return wasix.ESUCCESS, nil
