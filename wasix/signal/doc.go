@@ -95,6 +95,19 @@
 // with repeat 1, and its alarm() passes interval 0, which cancels: alarm()
 // does not work with wasix-libc as it stands, a libc limitation.
 //
+// # Cost
+//
+// Registering, raising and the other imports are defined through
+// wasmtime's C API directly (internal/fastcall): one cgo crossing per call,
+// arguments unpacked in C, no allocation; a cached handler is called with
+// wasmtime_func_call. Re-registering the same name costs about what a no-op
+// host function defined with Linker.FuncNew costs, and a proc_raise
+// delivered to a handler a fifth of a wasmtime-go Func.Call. The layouts
+// this relies on are checked at run time; if they ever differ, Install
+// falls back to Linker.FuncNew and Func.Call (also forced by setting the
+// environment variable WASIX_NO_FASTCALL). docs/PERFORMANCE.md has the
+// figures.
+//
 // # Differences from the reference runtime
 //
 // The default policy (wasix.PolicyDefault) follows POSIX where the
