@@ -208,9 +208,19 @@ func (p *Process) onEpoch() (uint64, error) {
 	if !p.env.Attention() {
 		return 1, nil
 	}
-	// A handler called from here would trap at its first epoch check
-	// without a far deadline.
-	p.store.SetEpochDeadline(epoch.Far)
+	// wasmtime takes this callback out of the store while it runs, so a
+	// handler called from here would trap at its first epoch check, and
+	// with a far deadline instead nothing could interrupt it: a handler
+	// that spins would make the guest unkillable. So the callback goes
+	// back in for the nested call (wasmtime restores the original when
+	// this returns), and signals reach the handler as they reach the
+	// guest: SIGKILL ends it, others are delivered re-entrantly.
+	if nested, err := epoch.Install(p.store, p.onEpoch); err == nil {
+		defer nested.Close()
+		p.store.SetEpochDeadline(1)
+	} else {
+		p.store.SetEpochDeadline(epoch.Far)
+	}
 	if err := p.env.ProcessSignals(p.store); err != nil {
 		return 0, err
 	}

@@ -115,6 +115,10 @@ func (r *Runtime) pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Va
 	}
 	for i := uint64(0); i < n; i++ {
 		if subs[i*subscriptionSize+8] != eventClock {
+			// wasmtime's poll traps on misaligned records; answer instead.
+			if in%8 != 0 || out%8 != 0 || neventsPtr%4 != 0 {
+				return wasix.EINVAL, nil
+			}
 			return r.pollDescriptors(c, e, a)
 		}
 	}

@@ -67,9 +67,13 @@
 //     the guest entered wasm moments ago, 10-30 µs once it has spun a while
 //     (the runtime then gave its P away). A sender spinning for the
 //     acknowledgement competes for that P; Kicker blocks instead.
-//   - Do not call Install for a store from inside that store's callback:
-//     wasmtime puts the running callback back when it returns, so the
-//     replacement is dropped (and its registration removed).
+//   - Install called from inside a store's callback does not replace it:
+//     wasmtime puts the running callback back when it returns, so the new one
+//     is dropped (and its registration removed). Until then it serves the
+//     nested calls, which is useful: a callback that calls into the guest can
+//     install itself again (and set a near deadline instead of Far) so that
+//     the nested call stays interruptible. host does this, so that a signal
+//     handler that spins can still be killed.
 //   - The callback must not call runtime.Goexit (t.FailNow, t.Fatal) since it
 //     runs inside a cgo callback. Panics are recovered and terminate the guest
 //     with an error naming the panic.

@@ -81,9 +81,13 @@ func (e *WasiEnv) Raise(store wasmtime.Storelike, sig wasix.Signal) error {
 	return e.ProcessSignals(store)
 }
 
-// maxCachedMisses bounds the handler cache's entries for names that are
-// not handlers.
-const maxCachedMisses = 64
+// maxCachedMisses and maxCachedMissLen bound the handler cache's entries
+// for names that are not handlers: their number and their length (a guest
+// could otherwise pin 64 names as large as its memory).
+const (
+	maxCachedMisses  = 64
+	maxCachedMissLen = 256
+)
 
 type stepKind uint8
 
@@ -323,7 +327,7 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 		// Exports are finite, so hits are cached without bound; misses
 		// only up to a limit, or a guest registering ever-new names
 		// would grow the cache forever.
-		if e.instance != nil && (fn != nil || len(e.handlers) < maxCachedMisses) {
+		if e.instance != nil && (fn != nil || len(e.handlers) < maxCachedMisses && len(name) <= maxCachedMissLen) {
 			e.handlers[string(name)] = fn
 		}
 	}
