@@ -41,7 +41,7 @@ func TestHandlerCacheIsBounded(t *testing.T) {
 	if n := len(e.handlers); n > maxCachedMisses+2 {
 		t.Errorf("cache holds %d entries", n)
 	}
-	if e.handlers["h"] == nil || e.handlers["g"] == nil {
+	if !e.handlers["h"].ok() || !e.handlers["g"].ok() {
 		t.Error("handlers must stay cached")
 	}
 }

@@ -98,11 +98,11 @@ const (
 )
 
 // next takes the next action off the main thread's queue. e.mu held.
-func (e *WasiEnv) next() (stepKind, wasix.Signal, *handler) {
+func (e *WasiEnv) next() (stepKind, wasix.Signal, handler) {
 	in := &e.inner
 	for {
 		if in.exit != nil {
-			return stepExit, 0, nil
+			return stepExit, 0, handler{}
 		}
 		t := in.threads[MainTID]
 		if t.mask&(1<<wasix.SIGKILL) != 0 {
@@ -113,15 +113,15 @@ func (e *WasiEnv) next() (stepKind, wasix.Signal, *handler) {
 				status = 27
 			}
 			e.terminate(wasix.SIGKILL, status)
-			return stepExit, 0, nil
+			return stepExit, 0, handler{}
 		}
 		if e.policy == wasix.PolicyDefault && t.mask&(1<<wasix.SIGSTOP) != 0 {
 			t.remove(wasix.SIGSTOP)
 			e.drop(wasix.SIGSTOP, "SIGSTOP cannot be caught and there is no job control")
 			continue
 		}
-		if len(t.queue) == 0 || in.signalSet && in.signal == nil {
-			return stepDone, 0, nil
+		if len(t.queue) == 0 || in.signalSet && !in.signal.ok() {
+			return stepDone, 0, handler{}
 		}
 		sig := t.queue[0]
 		t.remove(sig)
@@ -135,7 +135,7 @@ func (e *WasiEnv) next() (stepKind, wasix.Signal, *handler) {
 		}
 		if status, ok := e.defaultTerminates(sig); ok {
 			e.terminate(sig, status)
-			return stepExit, 0, nil
+			return stepExit, 0, handler{}
 		}
 		e.drop(sig, "default action is to ignore")
 	}
@@ -238,7 +238,7 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 
 // call runs the handler for sig, through wasmtime's C API when it can:
 // Func.Call rebuilds the function type and takes global locks every time.
-func (e *WasiEnv) call(store wasmtime.Storelike, h *handler, sig wasix.Signal) error {
+func (e *WasiEnv) call(store wasmtime.Storelike, h handler, sig wasix.Signal) error {
 	if e.fast {
 		return h.fast.CallI32(e.ctx, int32(sig))
 	}
@@ -327,7 +327,7 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 		// Exports are finite, so hits are cached without bound; misses
 		// only up to a limit, or a guest registering ever-new names
 		// would grow the cache forever.
-		if e.instance != nil && (fn != nil || len(e.handlers) < maxCachedMisses && len(name) <= maxCachedMissLen) {
+		if e.instance != nil && (fn.ok() || len(e.handlers) < maxCachedMisses && len(name) <= maxCachedMissLen) {
 			e.handlers[string(name)] = fn
 		}
 	}
@@ -337,13 +337,13 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 	e.refreshAttention()
 	e.mu.Unlock()
 	if e.logEnabled(wasix.LevelTrace) {
-		e.log.Log(context.Background(), wasix.LevelTrace, "callback_signal", "name", string(name), "funct_is_some", fn != nil)
+		e.log.Log(context.Background(), wasix.LevelTrace, "callback_signal", "name", string(name), "funct_is_some", fn.ok())
 	}
-	return fn != nil, e.ProcessSignals(caller)
+	return fn.ok(), e.ProcessSignals(caller)
 }
 
 // findHandler looks name up as an export of type (i32)->().
-func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *handler {
+func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) handler {
 	var ex *wasmtime.Extern
 	if e.instance != nil {
 		ex = e.instance.GetExport(caller, name)
@@ -351,18 +351,18 @@ func (e *WasiEnv) findHandler(caller wasmtime.Storelike, name string) *handler {
 		ex = c.GetExport(name)
 	}
 	if ex == nil {
-		return nil
+		return handler{}
 	}
 	fn := ex.Func()
 	if fn == nil {
-		return nil
+		return handler{}
 	}
 	ty := fn.Type(caller)
 	params, results := ty.Params(), ty.Results()
 	if len(params) != 1 || params[0].Kind() != wasmtime.KindI32 || len(results) != 0 {
-		return nil
+		return handler{}
 	}
-	h := &handler{fn: fn}
+	h := handler{fn: fn}
 	if e.fast {
 		h.fast = fastcall.FuncOf(fn)
 	}

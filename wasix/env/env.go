@@ -68,10 +68,10 @@ type WasiEnv struct {
 	ignored  uint32 // bit per signal: host disposition "ignore"
 	created  time.Time
 
-	// handlers caches export lookups by name for callback_signal; nil
+	// handlers caches export lookups by name for callback_signal; zero
 	// values record names that are not a (i32)->() function. Guest
 	// goroutine only.
-	handlers map[string]*handler
+	handlers map[string]handler
 
 	// attention is true when ProcessSignals has work: a deliverable
 	// signal, a pending SIGKILL or a recorded exit. It lets safe points
@@ -90,7 +90,7 @@ type WasiEnv struct {
 
 // inner is the data block guarded by WasiEnv.mu.
 type inner struct {
-	signal    *handler // the registered handler, nil when none
+	signal    handler // the registered handler; zero when none
 	signalSet bool     // a registration happened, found or not
 	threads   map[int32]*thread
 	timers    [wasix.NSIG]*timer
@@ -106,11 +106,15 @@ type thread struct {
 	mask  uint64
 }
 
-// handler is a guest function of type (i32)->().
+// handler is a guest function of type (i32)->(); the zero value is none.
+// It is kept by value, so that a lookup allocates no more than
+// wasmtime-go's own.
 type handler struct {
 	fn   *wasmtime.Func
 	fast fastcall.Func
 }
+
+func (h handler) ok() bool { return h.fn != nil }
 
 type exitRecord struct {
 	err error // *wasix.ExitError or *wasix.HandlerTrapError
@@ -153,7 +157,7 @@ func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 		pid:      cfg.Pid,
 		log:      cfg.Logger,
 		clock:    cfg.Clock,
-		handlers: make(map[string]*handler),
+		handlers: make(map[string]handler),
 		wake:     make(chan struct{}, 1),
 		created:  time.Now(),
 	}
@@ -298,7 +302,7 @@ func (e *WasiEnv) Counters() Counters {
 func (e *WasiEnv) Handler() (set, found bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.inner.signalSet, e.inner.signal != nil
+	return e.inner.signalSet, e.inner.signal.ok()
 }
 
 // Exited returns the recorded exit (an *wasix.ExitError or
@@ -375,7 +379,7 @@ func (e *WasiEnv) refreshAttention() bool {
 		on = true
 	default:
 		t := e.inner.threads[MainTID]
-		blocked := e.inner.signalSet && e.inner.signal == nil
+		blocked := e.inner.signalSet && !e.inner.signal.ok()
 		on = len(t.queue) > 0 && (!blocked || t.mask&(1<<wasix.SIGKILL) != 0 ||
 			e.policy == wasix.PolicyDefault && t.mask&(1<<wasix.SIGSTOP) != 0)
 	}
