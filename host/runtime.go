@@ -90,8 +90,8 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("host: define WASI: %w", err)
 	}
 	for name := range preview1 {
-		r.defined[Preview1+"\x00"+name] = true
-		r.defined["wasi_unstable\x00"+name] = true
+		r.defined[signal.Preview1+"\x00"+name] = true
+		r.defined[signal.Unstable+"\x00"+name] = true
 	}
 	if err := signal.Install(r.linker); err != nil {
 		return nil, err
@@ -106,9 +106,6 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	return r, nil
 }
-
-// Preview1 is the module name of WASI preview1.
-const Preview1 = "wasi_snapshot_preview1"
 
 // Engine returns the engine programs run on.
 func (r *Runtime) Engine() *wasmtime.Engine { return r.engine }

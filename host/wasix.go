@@ -52,7 +52,7 @@ func (r *Runtime) defineWasixImports() error {
 		if name == "poll_oneoff" {
 			// Go's time.Sleep and wasi-libc's sleep() wait here: shadow
 			// wasmtime's, which a signal cannot interrupt.
-			namespaces = append(namespaces, Preview1)
+			namespaces = append(namespaces, signal.Preview1)
 		}
 		for _, ns := range namespaces {
 			if err := r.linker.FuncNew(ns, name, d.ty, body); err != nil {
@@ -62,7 +62,7 @@ func (r *Runtime) defineWasixImports() error {
 		}
 	}
 	exitTy := wasmtime.NewFuncType([]*wasmtime.ValType{i32}, nil)
-	for _, ns := range []string{Preview1, "wasi_unstable", signal.Wasix32, signal.Wasix64} {
+	for _, ns := range []string{signal.Preview1, signal.Unstable, signal.Wasix32, signal.Wasix64} {
 		if err := r.linker.FuncNew(ns, "proc_exit", exitTy, procExit); err != nil {
 			return err
 		}

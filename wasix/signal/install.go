@@ -109,8 +109,13 @@ func Install(l *wasmtime.Linker) error {
 		}
 	}
 	for _, ns := range []string{Preview1, Unstable} {
-		if err := define(l, ns, imports[1], false); err != nil {
-			return err
+		for _, d := range imports {
+			if d.name != ProcRaiseName {
+				continue
+			}
+			if err := define(l, ns, d, false); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
