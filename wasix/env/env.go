@@ -91,7 +91,7 @@ type WasiEnv struct {
 // inner is the data block guarded by WasiEnv.mu.
 type inner struct {
 	signal    handler // the registered handler; zero when none
-	signalSet bool     // a registration happened, found or not
+	signalSet bool    // a registration happened, found or not
 	threads   map[int32]*thread
 	timers    [wasix.NSIG]*timer
 	exit      *exitRecord
