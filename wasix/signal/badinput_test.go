@@ -87,7 +87,7 @@ type biLog struct {
 	attrs map[string]string
 }
 
-func (l biLog) matches(line ihLine) bool {
+func (l biLog) matches(line logLine) bool {
 	if line.Level != l.level || !strings.Contains(line.Msg, l.msg) {
 		return false
 	}
@@ -791,7 +791,7 @@ func biRun(t *testing.T, p wasix.Policy, c biCell) {
 	}
 }
 
-func ihLines(lines []ihLine) string {
+func ihLines(lines []logLine) string {
 	var b strings.Builder
 	for _, l := range lines {
 		b.WriteString("\t" + l.String() + "\n")

@@ -355,7 +355,7 @@ func fzCheckNumber(t *testing.T, g *fzGuest, c fzNumberCase) {
 	if c.outcome == "" {
 		c.outcome = "ok"
 	}
-	if got := ihOutcome(err); got != c.outcome {
+	if got := outcome(err); got != c.outcome {
 		t.Fatalf("%s%v: outcome %q, want %q", c.export, c.args, got, c.outcome)
 	}
 	if err == nil && errno != c.wantErrno {
@@ -896,7 +896,7 @@ func (r *modelRun) guestCall(export string, args []uint64, model func() (wasix.E
 	r.trace = append(r.trace, fmt.Sprintf("%s%v", export, args))
 	errno, err := r.g.call(export, args...)
 	wantErrno, dead := model()
-	got, want := ihOutcome(err), "ok"
+	got, want := outcome(err), "ok"
 	if dead {
 		want = r.m.exit
 	}

@@ -253,6 +253,21 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
 func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
 
+func (l logLine) String() string { return fmt.Sprintf("%v %q %v", l.Level, l.Msg, l.Attrs) }
+
+func (r *logRecorder) reset() {
+	r.mu.Lock()
+	r.records = nil
+	r.mu.Unlock()
+}
+
+// all returns every record so far.
+func (r *logRecorder) all() []logLine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]logLine(nil), r.records...)
+}
+
 // find returns the records whose message contains substr.
 func (r *logRecorder) find(substr string) []logLine {
 	r.mu.Lock()

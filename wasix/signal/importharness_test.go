@@ -7,7 +7,6 @@ package signal_test
 // arguments, a log recorder that can be reset, and guest memory helpers.
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -164,7 +163,7 @@ type ihGuest struct {
 	env   *env.WasiEnv
 	store *wasmtime.Store
 	inst  *wasmtime.Instance
-	logs  *ihLogs
+	logs  *logRecorder
 
 	mu     sync.Mutex
 	events []int32
@@ -214,7 +213,7 @@ func ihNew(tb testing.TB, wat string, cfg env.Config) (*ihGuest, error) {
 	module := ihCompile(tb, wat)
 	store := wasmtime.NewStore(ihEngine)
 	store.SetWasi(wasmtime.NewWasiConfig())
-	logs := &ihLogs{}
+	logs := &logRecorder{}
 	cfg.Logger = slog.New(logs)
 	g := &ihGuest{store: store, logs: logs}
 	g.env = env.New(store, cfg)
@@ -294,62 +293,4 @@ func (g *ihGuest) fill(mask byte, at map[uint64]string) {
 	for off, s := range at {
 		copy(mem[off:], s)
 	}
-}
-
-// ihLogs is a slog.Handler recording every line at every level.
-type ihLogs struct {
-	mu    sync.Mutex
-	lines []ihLine
-}
-
-type ihLine struct {
-	Level slog.Level
-	Msg   string
-	Attrs map[string]string
-}
-
-func (l ihLine) String() string { return fmt.Sprintf("%v %q %v", l.Level, l.Msg, l.Attrs) }
-
-func (r *ihLogs) Enabled(context.Context, slog.Level) bool { return true }
-func (r *ihLogs) Handle(_ context.Context, rec slog.Record) error {
-	l := ihLine{Level: rec.Level, Msg: rec.Message, Attrs: map[string]string{}}
-	rec.Attrs(func(a slog.Attr) bool {
-		l.Attrs[a.Key] = a.Value.String()
-		return true
-	})
-	r.mu.Lock()
-	r.lines = append(r.lines, l)
-	r.mu.Unlock()
-	return nil
-}
-func (r *ihLogs) WithAttrs([]slog.Attr) slog.Handler { return r }
-func (r *ihLogs) WithGroup(string) slog.Handler      { return r }
-
-func (r *ihLogs) reset() {
-	r.mu.Lock()
-	r.lines = nil
-	r.mu.Unlock()
-}
-
-func (r *ihLogs) all() []ihLine {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]ihLine(nil), r.lines...)
-}
-
-// ihOutcome describes a process outcome: "ok", "exit N", "exit N by SIG",
-// "trap in SIG", or the error text.
-func ihOutcome(err error) string {
-	switch e := err.(type) {
-	case nil:
-		return "ok"
-	case *wasix.ExitError:
-		if e.Signal != 0 {
-			return fmt.Sprintf("exit %d by %v", e.Status, e.Signal)
-		}
-		return fmt.Sprintf("exit %d", e.Status)
-	case *wasix.HandlerTrapError:
-		return fmt.Sprintf("trap in %v", e.Signal)
-	}
-	return "error: " + err.Error()
 }
