@@ -122,6 +122,8 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	if cfg.Group != nil {
 		cfg.Group.add(p)
 	}
+	// A start function runs inside Instantiate: cancellation covers it too.
+	go p.watch(ctx, cfg.Grace)
 	p.inst, err = r.linker.Instantiate(store, m.module)
 	if err != nil {
 		if out := p.env.Resolve(err); out != err {
@@ -138,7 +140,6 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		p.finish(nil)
 		return nil, errors.New("host: module has no _start export (not a WASI command)")
 	}
-	go p.watch(ctx, cfg.Grace)
 	go func() {
 		_, err := start.Call(store)
 		p.finish(p.env.Resolve(err))
