@@ -567,3 +567,22 @@ func TestSecondInterruptKills(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+func TestCancelDuringStartFunction(t *testing.T) {
+	r := runtime(t)
+	m, err := r.Compile([]byte(`(module (memory (export "memory") 1)
+	  (start $spin) (func $spin (loop (br 0)))
+	  (func (export "_start")))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	p, err := r.Start(ctx, m, host.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(wait(t, p)); got != "exit 143 by SIGTERM" {
+		t.Errorf("got %s", got)
+	}
+}
