@@ -169,13 +169,18 @@ func (r *reader) globalType() error {
 	if _, err := r.valType(); err != nil {
 		return err
 	}
+	return r.mutability("global")
+}
+
+// mutability reads a mutability flag (0 or 1) of a global or a field.
+func (r *reader) mutability(of string) error {
 	start := r.off
 	mut, err := r.byte()
 	if err != nil {
 		return err
 	}
 	if mut > 1 {
-		return r.errorAt(start, "unknown global mutability %#x", mut)
+		return r.errorAt(start, "unknown %s mutability %#x", of, mut)
 	}
 	return nil
 }
@@ -352,15 +357,7 @@ func (r *reader) fieldType() error {
 	} else if _, err := r.valType(); err != nil {
 		return err
 	}
-	start := r.off
-	mut, err := r.byte()
-	if err != nil {
-		return err
-	}
-	if mut > 1 {
-		return r.errorAt(start, "unknown field mutability %#x", mut)
-	}
-	return nil
+	return r.mutability("field")
 }
 
 // funcType returns the function type of a function import.
