@@ -113,6 +113,15 @@ const spinner = `(module
     (call $cb (i32.const 0) (i32.const 13))
     (loop (br_if 0 (i32.eqz (global.get $got))))))`
 
+// ignorer registers a handler that does nothing, then spins with no host
+// calls: only SIGKILL ends it.
+const ignorer = `(module
+  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "h")
+  (func (export "h") (param i32))
+  (func (export "_start") (call $cb (i32.const 0) (i32.const 1)) (loop (br 0))))`
+
 // forever spins with no handler and no host calls.
 const forever = `(module (memory (export "memory") 1)
   (func (export "_start") (loop (br 0))))`
@@ -152,12 +161,7 @@ func TestSpinningGuestTerminatedBySignal(t *testing.T) {
 }
 
 func TestSpinningGuestWithHandlerKilled(t *testing.T) {
-	p, _ := start(t, context.Background(), `(module
-	  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
-	  (memory (export "memory") 1)
-	  (data (i32.const 0) "h")
-	  (func (export "h") (param i32))
-	  (func (export "_start") (call $cb (i32.const 0) (i32.const 1)) (loop (br 0))))`, host.Config{})
+	p, _ := start(t, context.Background(), ignorer, host.Config{})
 	waitHandler(t, p)
 	for i := 0; i < 3; i++ {
 		_ = p.Signal(wasix.SIGTERM) // handled, ignored by the guest
@@ -180,12 +184,7 @@ func TestCancelSendsTermThenKill(t *testing.T) {
 	}
 	// A handler that ignores SIGTERM: SIGKILL after the grace period.
 	ctx, cancel = context.WithCancel(context.Background())
-	p, _ = start(t, ctx, `(module
-	  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
-	  (memory (export "memory") 1)
-	  (data (i32.const 0) "h")
-	  (func (export "h") (param i32))
-	  (func (export "_start") (call $cb (i32.const 0) (i32.const 1)) (loop (br 0))))`, host.Config{Grace: 50 * time.Millisecond})
+	p, _ = start(t, ctx, ignorer, host.Config{Grace: 50 * time.Millisecond})
 	waitHandler(t, p)
 	began := time.Now()
 	cancel()
