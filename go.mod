@@ -6,3 +6,5 @@ require (
 	github.com/bytecodealliance/wasmtime-go/v25 v25.0.0
 	github.com/google/go-cmp v0.7.0
 )
+
+require golang.org/x/sys v0.50.0 // indirect

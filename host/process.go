@@ -15,6 +15,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
+	"github.com/wasix-org/wasix-signals-go/wasix/fd"
 )
 
 // DefaultGrace is how long a cancelled run has between SIGTERM and SIGKILL
@@ -35,8 +36,16 @@ type Config struct {
 	// Dirs are preopened for the guest.
 	Dirs []Dir
 	// Stdin, Stdout and Stderr name files for the guest's standard
-	// streams; empty inherits the host process's own (unbuffered).
+	// streams; empty inherits the host process's own (unbuffered). The
+	// host reads and writes inherited streams itself (wasix/fd), so that a
+	// signal interrupts a guest waiting on a terminal or a pipe; named
+	// files are wasmtime's.
 	Stdin, Stdout, Stderr string
+	// Stdio, where an entry is set, gives descriptor 0, 1 or 2 an open
+	// file (a pipe, a terminal, a file) that the host reads and writes
+	// itself, like an inherited stream; it takes precedence over Stdin,
+	// Stdout and Stderr. The files stay the caller's to close.
+	Stdio [3]*os.File
 	// Policy, Ignore, Logger and Clock configure the process's signal
 	// state (see env.Config).
 	Policy wasix.Policy
@@ -69,6 +78,14 @@ type Process struct {
 	group *Group
 	done  chan struct{}
 	err   error // the outcome, set before done is closed
+
+	table *fd.Table // the descriptors the host owns; nil when none
+	// concluded makes the outcome final once: the guest's return, or the
+	// kill bound giving up on a guest stuck in a host call.
+	concluded sync.Once
+	// guestDone is closed when the guest's goroutine has returned.
+	guestDone chan struct{}
+	goid      atomic.Int64 // the guest goroutine's id, for a stuck report
 
 	handle  *epoch.Handle
 	kicking atomic.Bool
@@ -106,13 +123,19 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		return nil, err
 	}
 	store.SetWasi(wasi)
-	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{})}
+	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{}), guestDone: make(chan struct{})}
 	p.ended, p.cancel = context.WithCancel(context.Background())
 	p.pid = r.register(p)
 	p.env = env.New(store, env.Config{
 		Policy: cfg.Policy, Pid: p.pid, Ignore: cfg.Ignore, Logger: cfg.Logger, Clock: cfg.Clock,
 	})
 	p.env.SetPeers(p.peer)
+	if files := stdio(cfg); len(files) > 0 {
+		if p.table, err = fd.New(p.env, fd.Config{Files: files}); err != nil {
+			p.finish(nil)
+			return nil, fmt.Errorf("host: standard streams: %w", err)
+		}
+	}
 	if cfg.Signals != nil {
 		go p.relay(cfg.Signals, nil)
 	}
@@ -141,10 +164,30 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		return nil, errors.New("host: module has no _start export (not a WASI command)")
 	}
 	go func() {
+		p.goid.Store(goroutineID())
 		_, err := start.Call(store)
 		p.finish(p.env.Resolve(err))
 	}()
 	return p, nil
+}
+
+// stdio returns the standard streams the host owns: the files of
+// Config.Stdio, and the host's own streams where the guest inherits them
+// (and they are open).
+func stdio(cfg Config) map[int32]*os.File {
+	files := make(map[int32]*os.File)
+	for i, name := range []string{cfg.Stdin, cfg.Stdout, cfg.Stderr} {
+		switch {
+		case cfg.Stdio[i] != nil:
+			files[int32(i)] = cfg.Stdio[i]
+		case name == "":
+			f := []*os.File{os.Stdin, os.Stdout, os.Stderr}[i]
+			if _, err := f.Stat(); err == nil {
+				files[int32(i)] = f
+			}
+		}
+	}
+	return files
 }
 
 func wasiConfig(cfg Config) (*wasmtime.WasiConfig, error) {
@@ -284,23 +327,74 @@ func (p *Process) watch(ctx context.Context, grace time.Duration) {
 		case <-t.C:
 		}
 	}
-	_ = p.env.Signal(wasix.SIGKILL)
+	_ = p.Signal(wasix.SIGKILL)
 }
 
+// KillBound is how long a SIGKILL (or a cancelled context, after its
+// grace) waits for the guest to end before Wait returns anyway.
+const KillBound = time.Second
+
+// bound makes a SIGKILL end the process within KillBound whatever the
+// guest is in. A guest stuck in a host call that nothing interrupts (an
+// embedder's function that never returns, a wait inside wasmtime's own
+// WASI) is given up on: Wait returns a *StuckError naming the call, and
+// the guest's goroutine is left to finish on its own; the SIGKILL stays
+// pending and ends the guest at its first safe point if the call returns.
+func (p *Process) bound() {
+	t := time.NewTimer(KillBound)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return
+	case <-t.C:
+	}
+	call := p.stuckIn()
+	p.conclude(&StuckError{Call: call, Err: &wasix.ExitError{Status: 128 + int32(wasix.SIGKILL), Signal: wasix.SIGKILL}})
+	if p.rt.kicker != nil {
+		// Epoch kicks stop with the process; keep them coming slowly so
+		// that the guest ends at its first epoch check if the call returns.
+		go func() {
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-p.guestDone:
+					return
+				case <-tick.C:
+					p.rt.kicker.Kick()
+				}
+			}
+		}()
+	}
+}
+
+// conclude makes outcome final and releases Wait; the first call wins.
+func (p *Process) conclude(outcome error) {
+	p.concluded.Do(func() {
+		p.err = outcome
+		if p.group != nil {
+			p.group.remove(p)
+		}
+		p.rt.unregister(p)
+		p.cancel()
+		close(p.done)
+	})
+}
+
+// finish runs when the guest has returned: it frees what the process held
+// and concludes it (unless a kill bound already did).
 func (p *Process) finish(outcome error) {
-	p.err = outcome
-	p.rt.shims.Delete(p.env)
+	close(p.guestDone)
+	if p.table != nil {
+		p.table.Close()
+	}
+	fd.Forget(p.env)
 	p.env.Close()
 	p.handle.Close()
-	if p.group != nil {
-		p.group.remove(p)
-	}
-	p.rt.unregister(p)
-	p.cancel()
 	// The guest's memory and code go now rather than at some later GC:
 	// a host running many programs would otherwise hold them all.
 	p.store.Close()
-	close(p.done)
+	p.conclude(outcome)
 }
 
 // Pid returns the process id.
@@ -312,8 +406,15 @@ func (p *Process) Env() *env.WasiEnv { return p.env }
 
 // Signal queues sig for the guest from any goroutine; it reaches the guest
 // at its next safe point, during a wait, or, on an engine with epoch
-// interruption, while it runs wasm.
-func (p *Process) Signal(sig wasix.Signal) error { return p.env.Signal(sig) }
+// interruption, while it runs wasm. SIGKILL ends the process within
+// KillBound whatever the guest is doing.
+func (p *Process) Signal(sig wasix.Signal) error {
+	err := p.env.Signal(sig)
+	if sig == wasix.SIGKILL && err == nil {
+		go p.bound()
+	}
+	return err
+}
 
 // Done is closed when the program has ended.
 func (p *Process) Done() <-chan struct{} { return p.done }
@@ -321,7 +422,9 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Wait waits for the end of the program and returns its outcome: nil for
 // a normal end with status 0, *wasix.ExitError for an exit (by proc_exit
 // or by a signal), *wasix.HandlerTrapError for a trap in a signal handler,
-// or the trap that ended it otherwise. ExitCode maps it to a status.
+// a *StuckError (wrapping the SIGKILL exit) when a kill gave up on a guest
+// stuck in a host call, or the trap that ended it otherwise. ExitCode maps
+// it to a status.
 func (p *Process) Wait() error {
 	<-p.done
 	return p.err

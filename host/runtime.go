@@ -9,6 +9,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/fd"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
 )
 
@@ -38,12 +39,6 @@ type Runtime struct {
 	epochs bool
 	kicker *epoch.Kicker
 	log    *slog.Logger
-
-	// The poll_oneoff shim: compiled once, instantiated per process.
-	shimOnce   sync.Once
-	shimModule *wasmtime.Module
-	shimErr    error
-	shims      sync.Map // *env.WasiEnv -> *wasmtime.Func
 
 	mu      sync.Mutex
 	defined map[string]bool // "module\x00name" of every function the Linker has
@@ -101,6 +96,14 @@ func NewRuntime(opts Options) (*Runtime, error) {
 			r.defined[ns+"\x00"+name] = true
 		}
 	}
+	if err := fd.Install(r.linker, r.engine); err != nil {
+		return nil, err
+	}
+	for _, ns := range []string{signal.Wasix32, signal.Preview1} {
+		for _, name := range fd.Names() {
+			r.defined[ns+"\x00"+name] = true
+		}
+	}
 	if err := r.defineWasixImports(); err != nil {
 		return nil, err
 	}
@@ -126,7 +129,7 @@ type Module struct {
 // imported memory becomes a defined, exported one; preview1 functions that
 // wasix-libc imports under wasix_32v1 move to wasi_snapshot_preview1,
 // except the ones this host implements itself so that signals interrupt
-// them (poll_oneoff, the futexes, thread_sleep); and every import the host
+// them (the descriptor calls of wasix/fd, the futexes, thread_sleep); and every import the host
 // does not implement gets a stub: NOSYS when its only result is an i32
 // errno, a trap naming it otherwise, each logged once at warn level when
 // first called.

@@ -5,14 +5,19 @@ import "strconv"
 // Errno is a WASI error number, the result of every signal import.
 type Errno uint16
 
-// The errno values the signal imports return (WASI numbering).
+// The errno values the imports of this module return (WASI numbering).
 const (
 	ESUCCESS Errno = 0
+	EAGAIN   Errno = 6
+	EBADF    Errno = 8
 	EFAULT   Errno = 21
 	EINTR    Errno = 27
 	EINVAL   Errno = 28
+	EIO      Errno = 29
+	ENOSPC   Errno = 51
 	ENOSYS   Errno = 52
 	ENOTSUP  Errno = 58
+	EPIPE    Errno = 64
 	ESRCH    Errno = 71
 	// EMEMVIOLATION is WASIX's "memory access violation", which the
 	// reference runtime answers for a bad pointer; the wasmer policy
@@ -22,11 +27,16 @@ const (
 
 var errnoNames = map[Errno]string{
 	ESUCCESS:      "ESUCCESS",
+	EAGAIN:        "EAGAIN",
+	EBADF:         "EBADF",
 	EFAULT:        "EFAULT",
 	EINTR:         "EINTR",
 	EINVAL:        "EINVAL",
+	EIO:           "EIO",
+	ENOSPC:        "ENOSPC",
 	ENOSYS:        "ENOSYS",
 	ENOTSUP:       "ENOTSUP",
+	EPIPE:         "EPIPE",
 	ESRCH:         "ESRCH",
 	EMEMVIOLATION: "EMEMVIOLATION",
 }

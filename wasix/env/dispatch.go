@@ -50,17 +50,16 @@ func (e *WasiEnv) queue(tid int32, sig wasix.Signal, local bool) error {
 	}
 	deliverable := e.refreshAttention()
 	e.mu.Unlock()
-	if coalesced && e.logEnabled(slog.LevelDebug) {
-		e.log.Debug("signal coalesced into a pending one", "signal", sig.String())
+	if coalesced {
+		// The first of these already woke the guest, which has not taken
+		// it yet: waking it again (an engine-wide epoch kick) buys nothing.
+		if e.logEnabled(slog.LevelDebug) {
+			e.log.Debug("signal coalesced into a pending one", "signal", sig.String())
+		}
+		return nil
 	}
 	if deliverable && !local {
-		select {
-		case e.wake <- struct{}{}:
-		default:
-		}
-		if f := e.notify.Load(); f != nil {
-			(*f)()
-		}
+		e.wakeUp()
 	}
 	return nil
 }
@@ -105,14 +104,7 @@ func (e *WasiEnv) next() (stepKind, wasix.Signal, handler) {
 			return stepExit, 0, handler{}
 		}
 		t := in.threads[MainTID]
-		if t.mask&(1<<wasix.SIGKILL) != 0 {
-			// SIGKILL cannot be caught or blocked and overtakes the queue.
-			t.remove(wasix.SIGKILL)
-			status := int32(128 + wasix.SIGKILL)
-			if e.policy == wasix.PolicyWasmer {
-				status = 27
-			}
-			e.terminate(wasix.SIGKILL, status)
+		if e.takeKill(t) {
 			return stepExit, 0, handler{}
 		}
 		if e.policy == wasix.PolicyDefault && t.mask&(1<<wasix.SIGSTOP) != 0 {
@@ -139,6 +131,28 @@ func (e *WasiEnv) next() (stepKind, wasix.Signal, handler) {
 		}
 		e.drop(sig, "default action is to ignore")
 	}
+}
+
+// takeKill ends the process if SIGKILL is pending on t: it can be neither
+// caught nor blocked and overtakes the queue. e.mu held.
+func (e *WasiEnv) takeKill(t *thread) bool {
+	if t.mask&(1<<wasix.SIGKILL) == 0 {
+		return false
+	}
+	t.remove(wasix.SIGKILL)
+	e.inner.counters.TerminatedBy = wasix.SIGKILL
+	e.recordExit(killed(e.policy))
+	e.log.Debug("process terminated by signal", "signal", wasix.SIGKILL.String())
+	return true
+}
+
+// killed is the outcome of SIGKILL under policy.
+func killed(policy wasix.Policy) *wasix.ExitError {
+	status := int32(128 + wasix.SIGKILL)
+	if policy == wasix.PolicyWasmer {
+		status = 27
+	}
+	return &wasix.ExitError{Status: status, Signal: wasix.SIGKILL}
 }
 
 // defaultTerminates applies the policy's default action for a process
@@ -183,12 +197,7 @@ func (e *WasiEnv) drop(sig wasix.Signal, why string) {
 func (e *WasiEnv) recordExit(err error) {
 	if e.inner.exit == nil {
 		e.inner.exit = &exitRecord{err: err}
-		for i, t := range e.inner.timers {
-			if t != nil {
-				t.stop.Stop()
-				e.inner.timers[i] = nil
-			}
-		}
+		e.stopTimers()
 		e.refreshAttention()
 	}
 }
@@ -214,6 +223,25 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 	if !e.attention.Load() {
 		return nil
 	}
+	_, err := e.processSignals(store)
+	return err
+}
+
+// Interrupted is ProcessSignals for a wait (a sleep, a poll, a read that
+// blocks): it delivers what is pending and reports whether the wait must
+// end with EINTR. Only a delivered signal (a handler ran) interrupts a
+// wait; one that is dropped (ignored by default or by the host, SIGSTOP)
+// does not, as on Linux. err is the terminal error when the process ended.
+func (e *WasiEnv) Interrupted(store wasmtime.Storelike) (bool, error) {
+	if !e.attention.Load() {
+		return false, nil
+	}
+	return e.processSignals(store)
+}
+
+// processSignals delivers the pending signals and reports whether a
+// handler ran.
+func (e *WasiEnv) processSignals(store wasmtime.Storelike) (handled bool, err error) {
 	for {
 		e.mu.Lock()
 		kind, sig, h := e.next()
@@ -225,13 +253,14 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 		e.mu.Unlock()
 		switch kind {
 		case stepDone:
-			return nil
+			return handled, nil
 		case stepExit:
-			return exit
+			return handled, exit
 		}
 		// The mutex is not held here: the handler may re-enter any import.
+		handled = true
 		if err := e.call(store, h, sig); err != nil {
-			return e.handlerFailed(sig, err)
+			return true, e.handlerFailed(sig, err)
 		}
 	}
 }
@@ -283,9 +312,15 @@ func (e *WasiEnv) handlerFailed(sig wasix.Signal, err error) error {
 // Exit records that the guest asked to exit with status (proc_exit) and
 // returns the error a host function should turn into a trap. The first
 // exit recorded wins.
+//
+// A SIGKILL still pending wins over the exit: it was sent before the guest
+// asked to leave, only not yet acted on.
 func (e *WasiEnv) Exit(status int32) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.inner.exit == nil && !e.inner.closed {
+		e.takeKill(e.inner.threads[MainTID])
+	}
 	e.recordExit(&wasix.ExitError{Status: status})
 	return e.inner.exit.err
 }
@@ -295,14 +330,20 @@ func (e *WasiEnv) Exit(status int32) error {
 // is one, a WASI proc_exit as *wasix.ExitError, nil for a normal return, or
 // err itself (a trap outside any handler).
 func (e *WasiEnv) Resolve(err error) error {
-	if rec := e.Exited(); rec != nil {
-		return rec
+	e.mu.Lock()
+	rec := e.inner.exit
+	e.mu.Unlock()
+	if rec != nil && !rec.byClose {
+		return rec.err
 	}
 	if err == nil {
 		return nil
 	}
 	if status, ok := exitStatus(err); ok {
 		return e.Exit(status)
+	}
+	if rec != nil {
+		return rec.err // stopped by Close
 	}
 	return err
 }

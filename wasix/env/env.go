@@ -44,6 +44,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock drives interval timers and thread_sleep; nil is the real clock.
 	Clock Clock
+	// MinTimerInterval bounds how often a repeating interval timer fires;
+	// 0 means DefaultMinTimerInterval, a negative value no bound (tests on
+	// a ManualClock). Timer reports the interval the guest asked for.
+	MinTimerInterval time.Duration
 	// Memory is the guest's memory when the host provides it (the guest
 	// imports it). Nil means the instance's exported "memory".
 	Memory *wasmtime.Memory
@@ -67,6 +71,8 @@ type WasiEnv struct {
 	clock    Clock
 	ignored  uint32 // bit per signal: host disposition "ignore"
 	created  time.Time
+	// minPeriod is the shortest period of a repeating timer.
+	minPeriod time.Duration
 
 	// handlers caches export lookups by name for callback_signal; zero
 	// values record names that are not a (i32)->() function. Guest
@@ -118,6 +124,9 @@ func (h handler) ok() bool { return h.fn != nil }
 
 type exitRecord struct {
 	err error // *wasix.ExitError or *wasix.HandlerTrapError
+	// byClose marks the kill that Close records to stop a guest that is
+	// still running; it is the outcome only if the guest traps out.
+	byClose bool
 }
 
 // Counters account for every signal raised in a process: in the end each
@@ -160,6 +169,12 @@ func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 		handlers: make(map[string]handler),
 		wake:     make(chan struct{}, 1),
 		created:  time.Now(),
+	}
+	switch {
+	case cfg.MinTimerInterval == 0:
+		e.minPeriod = DefaultMinTimerInterval
+	case cfg.MinTimerInterval > 0:
+		e.minPeriod = cfg.MinTimerInterval
 	}
 	if e.pid == 0 {
 		e.pid = 1
@@ -310,7 +325,7 @@ func (e *WasiEnv) Handler() (set, found bool) {
 func (e *WasiEnv) Exited() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.inner.exit == nil {
+	if e.inner.exit == nil || e.inner.exit.byClose {
 		return nil
 	}
 	return e.inner.exit.err
@@ -326,22 +341,59 @@ func (e *WasiEnv) Alive() bool {
 
 // Close stops the timers and unregisters the env. Signals sent afterwards
 // get ErrClosed. Close does not close the store.
+//
+// Closing the env of a guest that is still running stops the guest as
+// SIGKILL would: its next safe point, wait or epoch check ends it, and
+// Resolve then reports exit status 137. A guest that returns by itself
+// before reaching one keeps its own outcome. See docs/BEHAVIOUR.md.
 func (e *WasiEnv) Close() {
 	e.mu.Lock()
 	if e.inner.closed {
 		e.mu.Unlock()
 		return
 	}
+	e.stopTimers()
+	if e.inner.exit == nil {
+		e.inner.exit = &exitRecord{err: killed(e.policy), byClose: true}
+	}
+	// Attention stays on for good, so that a guest still running finds
+	// the exit at its next check; a closed env is no longer registered,
+	// so it leaves the count AnyAttention reads.
+	e.setAttention(false)
 	e.inner.closed = true
+	e.attention.Store(true)
+	e.mu.Unlock()
+	registry.CompareAndDelete(e.key, e)
+	e.wakeUp()
+}
+
+// Closed reports whether Close was called.
+func (e *WasiEnv) Closed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inner.closed
+}
+
+// stopTimers cancels every interval timer. e.mu held.
+func (e *WasiEnv) stopTimers() {
 	for i, t := range e.inner.timers {
 		if t != nil {
 			t.stop.Stop()
 			e.inner.timers[i] = nil
 		}
 	}
-	e.setAttention(false)
-	e.mu.Unlock()
-	registry.CompareAndDelete(e.key, e)
+}
+
+// wakeUp ends a wait in progress and interrupts a guest running wasm, so
+// that it looks at its signals.
+func (e *WasiEnv) wakeUp() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	if f := e.notify.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // AnyAttention reports, with one atomic load, whether any process in this
@@ -358,7 +410,7 @@ func (e *WasiEnv) Wake() <-chan struct{} { return e.wake }
 
 // setAttention updates the attention flag and the global count. e.mu held.
 func (e *WasiEnv) setAttention(on bool) {
-	if e.attention.Load() == on {
+	if e.inner.closed || e.attention.Load() == on {
 		return
 	}
 	e.attention.Store(on)
@@ -375,6 +427,7 @@ func (e *WasiEnv) refreshAttention() bool {
 	on := false
 	switch {
 	case e.inner.closed:
+		return true
 	case e.inner.exit != nil:
 		on = true
 	default:

@@ -8,10 +8,11 @@ import (
 )
 
 // Sleep blocks the guest for d, as thread_sleep, nanosleep and clock waits
-// in poll_oneoff do. A signal that becomes deliverable during the wait ends
-// it early: the signal is delivered and Sleep returns EINTR (POSIX
-// nanosleep). A signal that stays blocked does not interrupt it. The error
-// is the terminal error when the process ended during the wait.
+// in poll_oneoff do. A signal delivered during the wait (its handler ran)
+// ends it early and Sleep returns EINTR (POSIX nanosleep); one that stays
+// blocked, or is dropped (ignored by default or by the host), does not
+// interrupt it. The error is the terminal error when the process ended
+// during the wait.
 func (e *WasiEnv) Sleep(store wasmtime.Storelike, d time.Duration) (wasix.Errno, error) {
 	if err := e.ProcessSignals(store); err != nil {
 		return 0, err
@@ -28,15 +29,20 @@ func (e *WasiEnv) Sleep(store wasmtime.Storelike, d time.Duration) (wasix.Errno,
 	done := make(chan struct{})
 	t := e.clock.AfterFunc(d, func() { close(done) })
 	defer t.Stop()
-	for !e.attention.Load() {
-		select {
-		case <-done:
-			return wasix.ESUCCESS, nil
-		case <-e.wake:
+	for {
+		for !e.attention.Load() {
+			select {
+			case <-done:
+				return wasix.ESUCCESS, nil
+			case <-e.wake:
+			}
+		}
+		interrupted, err := e.Interrupted(store)
+		if err != nil {
+			return 0, err
+		}
+		if interrupted {
+			return wasix.EINTR, nil
 		}
 	}
-	if err := e.ProcessSignals(store); err != nil {
-		return 0, err
-	}
-	return wasix.EINTR, nil
 }

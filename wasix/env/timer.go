@@ -15,9 +15,16 @@ type timer struct {
 	stop     Timer
 }
 
+// DefaultMinTimerInterval is the shortest period of a repeating timer
+// unless Config.MinTimerInterval says otherwise: a shorter one fires at
+// this period. A guest arming its 31 timers at 1 ns would otherwise keep a
+// host core busy firing signals that only coalesce.
+const DefaultMinTimerInterval = time.Millisecond
+
 // SetTimer arms, replaces or (interval 0) cancels the interval timer of sig:
 // after interval, sig is queued and the guest woken, then again every
-// interval when repeat is true. There is one timer per signal number.
+// interval when repeat is true (at most once per Config.MinTimerInterval).
+// There is one timer per signal number.
 // It is safe from any goroutine. Signal 0 is accepted (the wasmer policy
 // arms timers for it); numbers outside 0..31 are EINVAL.
 func (e *WasiEnv) SetTimer(sig wasix.Signal, interval time.Duration, repeat bool) error {
@@ -50,6 +57,12 @@ func (e *WasiEnv) arm(sig wasix.Signal, t *timer) {
 	t.stop = e.clock.AfterFunc(t.interval, func() { e.timerFired(sig, t) })
 }
 
+// rearm schedules the next expiry of a repeating timer, no sooner than the
+// minimum period. e.mu held.
+func (e *WasiEnv) rearm(sig wasix.Signal, t *timer) {
+	t.stop = e.clock.AfterFunc(max(t.interval, e.minPeriod), func() { e.timerFired(sig, t) })
+}
+
 func (e *WasiEnv) timerFired(sig wasix.Signal, t *timer) {
 	e.mu.Lock()
 	if e.inner.timers[sig] != t {
@@ -58,7 +71,7 @@ func (e *WasiEnv) timerFired(sig wasix.Signal, t *timer) {
 		return
 	}
 	if t.repeat {
-		e.arm(sig, t)
+		e.rearm(sig, t)
 	} else {
 		e.inner.timers[sig] = nil
 	}

@@ -665,7 +665,7 @@ func TestBadInputMatrix(t *testing.T) {
 
 func biRun(t *testing.T, p wasix.Policy, c biCell) {
 	clock := &env.ManualClock{}
-	g := ihNewT(t, ihMatrixModule(!c.noMemory), env.Config{Policy: p, Pid: biPid, Ignore: c.ignore, Clock: clock})
+	g := ihNewT(t, ihMatrixModule(!c.noMemory), env.Config{Policy: p, Pid: biPid, Ignore: c.ignore, Clock: clock, MinTimerInterval: -1})
 	if !c.noMemory {
 		g.fill(biMask, biNames)
 	}
@@ -827,7 +827,7 @@ func biFirstDiff(a, b []byte) int {
 // outside 1..31 is an error, never a panic.
 func TestBadInputGoAPI(t *testing.T) {
 	for _, p := range []wasix.Policy{wasix.PolicyDefault, wasix.PolicyWasmer} {
-		g := ihNewT(t, ihMatrixModule(true), env.Config{Policy: p, Clock: &env.ManualClock{}})
+		g := ihNewT(t, ihMatrixModule(true), env.Config{Policy: p, Clock: &env.ManualClock{}, MinTimerInterval: -1})
 		for _, s := range []wasix.Signal{-1, 32, 255, math.MaxInt32, math.MinInt32} {
 			t.Run(fmt.Sprintf("%v/%d", p, s), func(t *testing.T) {
 				defer func() {

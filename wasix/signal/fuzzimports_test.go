@@ -524,7 +524,7 @@ func FuzzProcRaiseInterval(f *testing.F) {
 	guests := newFzGuests(f, ihMatrixModule(true))
 	f.Fuzz(func(t *testing.T, raw int32, interval uint64, repeat int32, wasmer, wide bool) {
 		p := fzPolicy(wasmer)
-		g := guests.get(t, p.String(), env.Config{Policy: p, Pid: biPid, Clock: &env.ManualClock{}},
+		g := guests.get(t, p.String(), env.Config{Policy: p, Pid: biPid, Clock: &env.ManualClock{}, MinTimerInterval: -1},
 			fzRegister("__wasm_signal"), fzDirty)
 		ns := signal.Wasix32
 		if wide {
@@ -941,7 +941,7 @@ func FuzzModel(f *testing.F) {
 		p := fzPolicy(wasmer)
 		clock := &env.ManualClock{}
 		ign := fzIgnored(ignore)
-		g, err := ihNew(t, modelWat, env.Config{Policy: p, Pid: biPid, Ignore: ign, Clock: clock})
+		g, err := ihNew(t, modelWat, env.Config{Policy: p, Pid: biPid, Ignore: ign, Clock: clock, MinTimerInterval: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

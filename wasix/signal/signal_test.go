@@ -292,7 +292,7 @@ func TestTimers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &env.ManualClock{}
-			g := newGuest(t, guestOpts{cfg: env.Config{Clock: clock}, body: "(call $block)" + tc.body})
+			g := newGuest(t, guestOpts{cfg: env.Config{Clock: clock, MinTimerInterval: -1}, body: "(call $block)" + tc.body})
 			if err := g.run(); err != nil {
 				t.Fatal(err)
 			}
@@ -312,7 +312,7 @@ func TestTimerUnitPerPolicy(t *testing.T) {
 		policy wasix.Policy
 		want   time.Duration
 	}{{wasix.PolicyDefault, 250 * time.Nanosecond}, {wasix.PolicyWasmer, 250 * time.Millisecond}} {
-		g := newGuest(t, guestOpts{cfg: env.Config{Policy: tc.policy, Clock: &env.ManualClock{}},
+		g := newGuest(t, guestOpts{cfg: env.Config{Policy: tc.policy, Clock: &env.ManualClock{}, MinTimerInterval: -1},
 			body: "(drop (call $interval (i32.const 14) (i64.const 250) (i32.const 1)))"})
 		if err := g.run(); err != nil {
 			t.Fatal(err)
@@ -326,7 +326,7 @@ func TestTimerUnitPerPolicy(t *testing.T) {
 
 func TestAlarmInterruptsSleep(t *testing.T) {
 	clock := &env.ManualClock{}
-	g := newGuest(t, guestOpts{cfg: env.Config{Clock: clock}, body: "(call $reg)" +
+	g := newGuest(t, guestOpts{cfg: env.Config{Clock: clock, MinTimerInterval: -1}, body: "(call $reg)" +
 		"(drop (call $interval (i32.const 14) (i64.const 100000000) (i32.const 0)))" +
 		"(call $log (call $sleep (i64.const 10000000000)))"})
 	done := make(chan error, 1)
@@ -343,7 +343,7 @@ func TestAlarmInterruptsSleep(t *testing.T) {
 
 func TestSleepRunsItsFullTime(t *testing.T) {
 	clock := &env.ManualClock{}
-	g := newGuest(t, guestOpts{cfg: env.Config{Clock: clock}, body: "(call $reg)(call $block)" +
+	g := newGuest(t, guestOpts{cfg: env.Config{Clock: clock, MinTimerInterval: -1}, body: "(call $reg)(call $block)" +
 		"(call $log (call $sleep (i64.const 10000000000)))"})
 	done := make(chan error, 1)
 	go func() { done <- g.run() }()

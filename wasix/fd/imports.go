@@ -1,0 +1,353 @@
+package fd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/env"
+	"golang.org/x/sys/unix"
+)
+
+// Namespaces the imports are defined in: wasix-libc's, and preview1's,
+// which they shadow.
+const (
+	wasix32  = "wasix_32v1"
+	preview1 = "wasi_snapshot_preview1"
+)
+
+// Names lists the imports Install defines in both namespaces.
+func Names() []string {
+	return []string{"fd_read", "fd_write", "fd_close", "fd_renumber", "fd_fdstat_get", "poll_oneoff"}
+}
+
+// layer is what the imports share: the engine, to build each process's
+// shim to wasmtime's WASI.
+type layer struct {
+	engine *wasmtime.Engine
+}
+
+type body func(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error)
+
+// Install defines the descriptor imports (fd_read, fd_write, fd_close,
+// fd_renumber, fd_fdstat_get, poll_oneoff) in wasix_32v1 and
+// wasi_snapshot_preview1, shadowing wasmtime's. Call it after
+// Linker.DefineWasi; engine must be the Linker's. Every Store needs a
+// WasiEnv (env.New); one with a Table (New) has its owned descriptors
+// served here, every other descriptor goes to wasmtime's WASI.
+func Install(l *wasmtime.Linker, engine *wasmtime.Engine) error {
+	ly := &layer{engine: engine}
+	l.AllowShadowing(true)
+	i32 := wasmtime.NewValType(wasmtime.KindI32)
+	ty := func(n int) *wasmtime.FuncType {
+		params := make([]*wasmtime.ValType, n)
+		for i := range params {
+			params[i] = i32
+		}
+		return wasmtime.NewFuncType(params, []*wasmtime.ValType{i32})
+	}
+	defs := []struct {
+		name string
+		n    int
+		fn   body
+	}{
+		{"fd_read", 4, ly.fdRead},
+		{"fd_write", 4, ly.fdWrite},
+		{"fd_close", 1, ly.fdClose},
+		{"fd_renumber", 2, ly.fdRenumber},
+		{"fd_fdstat_get", 2, ly.fdstatGet},
+		{"poll_oneoff", 4, ly.pollOneoff},
+	}
+	for _, d := range defs {
+		name, fn := d.name, d.fn
+		f := func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+			e := env.Lookup(c)
+			if e == nil {
+				return nil, wasmtime.NewTrap("wasix: " + name + ": this store has no WasiEnv (call env.New before running the guest)")
+			}
+			errno, err := fn(c, e, a)
+			if err != nil {
+				return nil, wasmtime.NewTrap(err.Error())
+			}
+			return []wasmtime.Val{wasmtime.ValI32(int32(errno))}, nil
+		}
+		for _, ns := range []string{wasix32, preview1} {
+			if err := l.FuncNew(ns, name, ty(d.n), f); err != nil {
+				return fmt.Errorf("fd: define %s.%s: %w", ns, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func u32(v wasmtime.Val) uint64 { return uint64(uint32(v.I32())) }
+
+// owned returns the Table of e and its file for guest descriptor fd, or
+// nil when fd is wasmtime's.
+func owned(e *env.WasiEnv, fd int32) (*Table, *file) {
+	t := Lookup(e)
+	if t == nil {
+		return nil, nil
+	}
+	return t, t.get(fd)
+}
+
+// iovec is one {buf, len} record of fd_read or fd_write.
+type iovec struct{ buf, len uint64 }
+
+func readIovecs(c *wasmtime.Caller, e *env.WasiEnv, ptr, n uint64) ([]iovec, bool) {
+	raw, ok := e.Read(c, ptr, n*8)
+	if !ok || n > 1<<20 {
+		return nil, false
+	}
+	out := make([]iovec, n)
+	for i := range out {
+		out[i] = iovec{uint64(binary.LittleEndian.Uint32(raw[8*i:])), uint64(binary.LittleEndian.Uint32(raw[8*i+4:]))}
+	}
+	for _, v := range out {
+		if _, ok := e.Read(c, v.buf, v.len); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// fdRead is fd_read(fd, iovs, iovs_len, nread). On an owned descriptor it
+// waits until data (or the end) is there, interruptibly, and reads into
+// the first non-empty buffer: a short read, which POSIX allows.
+func (ly *layer) fdRead(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	t, f := owned(e, a[0].I32())
+	if f == nil {
+		if err := e.ProcessSignals(c); err != nil {
+			return 0, err
+		}
+		return forward(c, e, ly.engine, "fd_read", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32())
+	}
+	iovs, ok := readIovecs(c, e, u32(a[1]), u32(a[2]))
+	if !ok || !e.WriteUint32(c, u32(a[3]), 0) {
+		return e.FaultErrno(), nil
+	}
+	var buf iovec
+	for _, v := range iovs {
+		if v.len > 0 {
+			buf = v
+			break
+		}
+	}
+	if buf.len == 0 {
+		return wasix.ESUCCESS, e.ProcessSignals(c)
+	}
+	revents, err := t.ready(c, f, unix.POLLIN)
+	if errno, err := waitResult(err); err != nil || errno != 0 {
+		return errno, err
+	}
+	if revents&unix.POLLNVAL != 0 {
+		return wasix.EBADF, nil
+	}
+	// Memory may have moved while a handler ran: take it again.
+	dst, ok := e.Read(c, buf.buf, buf.len)
+	if !ok {
+		return e.FaultErrno(), nil
+	}
+	n, err := unix.Read(f.fd, dst)
+	if err != nil {
+		return errnoOf(err), nil
+	}
+	if !e.WriteUint32(c, u32(a[3]), uint32(n)) {
+		return e.FaultErrno(), nil
+	}
+	return wasix.ESUCCESS, nil
+}
+
+// waitResult turns the error of a wait into the call's result: EINTR for
+// a delivered signal, the terminal error when the process ended.
+func waitResult(err error) (wasix.Errno, error) {
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.Is(err, errInterrupted):
+		return wasix.EINTR, nil
+	case isHostError(err):
+		return errnoOf(err), nil
+	}
+	return 0, err
+}
+
+func isHostError(err error) bool {
+	var no unix.Errno
+	return errors.As(err, &no)
+}
+
+// pipeChunk is what one write moves to a pipe or terminal after poll said
+// it can take more: PIPE_BUF, which a write never splits or blocks on.
+const pipeChunk = 4096
+
+// fdWrite is fd_write(fd, iovs, iovs_len, nwritten). On an owned pipe or
+// terminal it writes in chunks that cannot block, waiting interruptibly
+// for room between them; a signal delivered after some bytes went out
+// ends the call with that count, as POSIX write does. EPIPE raises
+// SIGPIPE, on every descriptor.
+func (ly *layer) fdWrite(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	t, f := owned(e, a[0].I32())
+	if f == nil {
+		if err := e.ProcessSignals(c); err != nil {
+			return 0, err
+		}
+		errno, err := forward(c, e, ly.engine, "fd_write", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32())
+		if err == nil && errno == wasix.EPIPE {
+			err = raisePipe(c, e)
+		}
+		return errno, err
+	}
+	iovs, ok := readIovecs(c, e, u32(a[1]), u32(a[2]))
+	if !ok || !e.WriteUint32(c, u32(a[3]), 0) {
+		return e.FaultErrno(), nil
+	}
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	var written uint64
+	errno := wasix.ESUCCESS
+write:
+	for _, v := range iovs {
+		for off := uint64(0); off < v.len; {
+			n := v.len - off
+			if f.kind.mayBlock() {
+				revents, err := t.ready(c, f, unix.POLLOUT)
+				if errno2, err := waitResult(err); err != nil {
+					return 0, err
+				} else if errno2 != 0 {
+					if written == 0 {
+						errno = errno2
+					}
+					break write
+				}
+				if revents&unix.POLLNVAL != 0 {
+					errno = wasix.EBADF
+					break write
+				}
+				n = min(n, pipeChunk)
+			}
+			src, ok := e.Read(c, v.buf+off, n)
+			if !ok {
+				return e.FaultErrno(), nil
+			}
+			m, err := unix.Write(f.fd, src)
+			if err != nil {
+				if written == 0 || errnoOf(err) == wasix.EPIPE {
+					errno = errnoOf(err)
+				}
+				break write
+			}
+			off += uint64(m)
+			written += uint64(m)
+		}
+	}
+	if errno == wasix.EPIPE {
+		return errno, raisePipe(c, e)
+	}
+	if errno != wasix.ESUCCESS {
+		return errno, nil
+	}
+	if !e.WriteUint32(c, u32(a[3]), uint32(written)) {
+		return e.FaultErrno(), nil
+	}
+	return wasix.ESUCCESS, nil
+}
+
+// raisePipe raises SIGPIPE in the guest after a write found no reader:
+// its handler runs, or the process ends (141 by default).
+func raisePipe(c *wasmtime.Caller, e *env.WasiEnv) error {
+	return e.Raise(c, wasix.SIGPIPE)
+}
+
+// fdClose is fd_close: an owned descriptor leaves the Table (the host file
+// stays open: it is not the guest's), and wasmtime's table is told too.
+func (ly *layer) fdClose(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	fd := a[0].I32()
+	t, f := owned(e, fd)
+	errno, err := forward(c, e, ly.engine, "fd_close", fd)
+	if f != nil && err == nil {
+		t.closeFD(fd)
+		return wasix.ESUCCESS, nil
+	}
+	return errno, err
+}
+
+// fdRenumber is fd_renumber(from, to), dup2 then close: both tables move
+// the descriptor.
+func (ly *layer) fdRenumber(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	from, to := a[0].I32(), a[1].I32()
+	t, f := owned(e, from)
+	_, g := owned(e, to)
+	errno, err := forward(c, e, ly.engine, "fd_renumber", from, to)
+	if err != nil {
+		return 0, err
+	}
+	if f == nil && g == nil {
+		return errno, nil
+	}
+	if errno != wasix.ESUCCESS && f == nil {
+		return errno, nil
+	}
+	t.renumber(from, to)
+	return wasix.ESUCCESS, nil
+}
+
+// The WASI file types and rights fd_fdstat_get reports for owned
+// descriptors.
+const (
+	filetypeUnknown   = 0
+	filetypeCharDev   = 2
+	filetypeRegular   = 4
+	filetypeSockStrm  = 6
+	rightFdRead       = 1 << 1
+	rightFdSeek       = 1 << 2
+	rightFdTell       = 1 << 5
+	rightFdWrite      = 1 << 6
+	rightPollFdRW     = 1 << 27
+	rightFdFilestatGt = 1 << 21
+)
+
+// fdstatGet is fd_fdstat_get: for an owned descriptor, its type from
+// fstat(2), so isatty() sees a terminal given as an open file; for the
+// others, wasmtime's answer.
+func (ly *layer) fdstatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	_, f := owned(e, a[0].I32())
+	if f == nil {
+		return forward(c, e, ly.engine, "fd_fdstat_get", a[0].I32(), a[1].I32())
+	}
+	var st [24]byte
+	rights := uint64(rightFdRead | rightFdWrite | rightPollFdRW | rightFdFilestatGt)
+	switch f.kind {
+	case Terminal, Device:
+		st[0] = filetypeCharDev
+	case Regular:
+		st[0] = filetypeRegular
+		rights |= rightFdSeek | rightFdTell
+	case Socket:
+		st[0] = filetypeSockStrm
+	default:
+		st[0] = filetypeUnknown
+	}
+	if fl, err := unix.FcntlInt(uintptr(f.fd), unix.F_GETFL, 0); err == nil && fl&unix.O_APPEND != 0 {
+		st[2] = 1 // fdflags.append
+	}
+	binary.LittleEndian.PutUint64(st[8:], rights)
+	binary.LittleEndian.PutUint64(st[16:], rights)
+	if !e.Write(c, u32(a[1]), st[:]) {
+		return e.FaultErrno(), nil
+	}
+	return wasix.ESUCCESS, nil
+}

@@ -1,0 +1,141 @@
+package fd
+
+import (
+	"errors"
+	"math"
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+	"golang.org/x/sys/unix"
+)
+
+// errInterrupted ends a wait: a signal was delivered (EINTR).
+var errInterrupted = errors.New("fd: interrupted")
+
+// wait polls fds until one is ready, timeout passes (negative: never) or a
+// signal interrupts the wait. It returns the descriptors' revents, with
+// errInterrupted for a delivered signal or the terminal error when the
+// process ended. A signal that is only dropped does not end the wait.
+func (t *Table) wait(c wasmtime.Storelike, fds []unix.PollFd, timeout time.Duration) error {
+	e := t.env
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	pfds := append(append(make([]unix.PollFd, 0, len(fds)+1), fds...), unix.PollFd{Fd: int32(t.wake[0]), Events: unix.POLLIN})
+	stop := make(chan struct{})
+	defer close(stop)
+	bridged := false
+	for {
+		// Drain before looking: a signal queued after this point writes
+		// the pipe again and wakes the poll.
+		t.drainWake()
+		interrupted, err := e.Interrupted(c)
+		if err != nil {
+			return err
+		}
+		if interrupted {
+			return errInterrupted
+		}
+		if !bridged {
+			// The env announces a deliverable signal on its wake channel;
+			// this carries it into the poll. Started once per wait, only
+			// when the wait may block.
+			bridged = true
+			go t.bridge(stop)
+		}
+		ms := -1
+		if timeout >= 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil
+			}
+			ms = int(min((left+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
+		}
+		for i := range pfds {
+			pfds[i].Revents = 0
+		}
+		n, err := unix.Poll(pfds, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		woke := pfds[len(pfds)-1].Revents != 0
+		if n > 1 || n == 1 && !woke {
+			copy(fds, pfds)
+			return nil
+		}
+		// Timed out (checked at the top) or woken: deliver, then wait on
+		// unless interrupted.
+	}
+}
+
+// bridge writes the wake pipe each time the env has a deliverable signal,
+// until stop is closed.
+func (t *Table) bridge(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.env.Wake():
+			unix.Write(t.wake[1], []byte{1})
+		}
+	}
+}
+
+func (t *Table) drainWake() {
+	var buf [64]byte
+	for {
+		if n, err := unix.Read(t.wake[0], buf[:]); n <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// ready waits until the owned descriptor f can be read (events POLLIN) or
+// written (POLLOUT) without blocking; revents says what happened.
+func (t *Table) ready(c wasmtime.Storelike, f *file, events int16) (int16, error) {
+	if !f.kind.mayBlock() {
+		return events, nil
+	}
+	// Most calls find the descriptor ready: answer those with one poll.
+	pfd := []unix.PollFd{{Fd: int32(f.fd), Events: events}}
+	if n, err := unix.Poll(pfd, 0); err == nil && n > 0 {
+		if err := t.env.ProcessSignals(c); err != nil {
+			return 0, err
+		}
+		return pfd[0].Revents, nil
+	}
+	if err := t.wait(c, pfd, -1); err != nil {
+		return 0, err
+	}
+	return pfd[0].Revents, nil
+}
+
+// errnoOf maps a host error to a WASI errno.
+func errnoOf(err error) wasix.Errno {
+	var no unix.Errno
+	if !errors.As(err, &no) {
+		return wasix.EIO
+	}
+	switch no {
+	case unix.EAGAIN:
+		return wasix.EAGAIN
+	case unix.EBADF:
+		return wasix.EBADF
+	case unix.EINTR:
+		return wasix.EINTR
+	case unix.EINVAL:
+		return wasix.EINVAL
+	case unix.ENOSPC:
+		return wasix.ENOSPC
+	case unix.EPIPE:
+		return wasix.EPIPE
+	case unix.EFAULT:
+		return wasix.EFAULT
+	}
+	return wasix.EIO
+}
