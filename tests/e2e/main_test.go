@@ -110,7 +110,17 @@ type runner struct {
 // the test if it still runs.
 func startCLI(t *testing.T, args ...string) *runner {
 	t.Helper()
+	return startCLIWith(t, nil, args...)
+}
+
+// startCLIWith is startCLI with the runner's stdin set to in (nil:
+// /dev/null).
+func startCLIWith(t *testing.T, in *os.File, args ...string) *runner {
+	t.Helper()
 	r := &runner{cmd: exec.Command(cli, args...), changed: make(chan struct{}), done: make(chan struct{})}
+	if in != nil {
+		r.cmd.Stdin = in
+	}
 	r.cmd.Stderr = &r.stderr
 	pipe, err := r.cmd.StdoutPipe()
 	if err != nil {
