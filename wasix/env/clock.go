@@ -27,6 +27,24 @@ type SystemClock struct{}
 // AfterFunc implements Clock.
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
+// Now implements Nower.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Nower is a Clock that tells the time, which interval timers use to report
+// how long is left (setitimer's old value). A Clock without it is read
+// with time.Now.
+type Nower interface {
+	Now() time.Time
+}
+
+// now reads c's time.
+func now(c Clock) time.Time {
+	if n, ok := c.(Nower); ok {
+		return n.Now()
+	}
+	return time.Now()
+}
+
 // ManualClock is a Clock that moves only when told to. Its zero value is
 // ready to use and goroutine-safe.
 type ManualClock struct {
@@ -42,6 +60,13 @@ type manualTimer struct {
 	at  time.Duration
 	seq uint64
 	f   func()
+}
+
+// Now implements Nower: the Unix epoch plus the time advanced so far.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Unix(0, 0).Add(c.now)
 }
 
 // AfterFunc implements Clock. A non-positive d falls due at the next Advance.

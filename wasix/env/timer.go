@@ -10,8 +10,9 @@ import (
 
 // timer is the interval timer of one signal number.
 type timer struct {
-	interval time.Duration
+	interval time.Duration // the period, or the delay of a one-shot timer
 	repeat   bool
+	due      time.Time // the next expiry, on the env's clock
 	stop     Timer
 }
 
@@ -28,39 +29,61 @@ const DefaultMinTimerInterval = time.Millisecond
 // It is safe from any goroutine. Signal 0 is accepted (the wasmer policy
 // arms timers for it); numbers outside 0..31 are EINVAL.
 func (e *WasiEnv) SetTimer(sig wasix.Signal, interval time.Duration, repeat bool) error {
+	period := time.Duration(0)
+	if repeat {
+		period = interval
+	}
+	_, _, err := e.SetITimer(sig, interval, period)
+	return err
+}
+
+// SetITimer is POSIX setitimer for the timer of sig: value 0 disarms it;
+// otherwise sig is queued after value, then every interval (0: once; at
+// most once per Config.MinTimerInterval). It returns what the timer it
+// replaced had left before its next expiry and its interval (zeros when
+// none was armed). It is safe from any goroutine.
+func (e *WasiEnv) SetITimer(sig wasix.Signal, value, interval time.Duration) (oldValue, oldInterval time.Duration, err error) {
 	if sig < 0 || sig >= wasix.NSIG {
-		return fmt.Errorf("env: %w: signal %d", wasix.EINVAL, int32(sig))
+		return 0, 0, fmt.Errorf("env: %w: signal %d", wasix.EINVAL, int32(sig))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.inner.closed {
-		return ErrClosed
+		return 0, 0, ErrClosed
 	}
 	if e.inner.exit != nil {
-		return ErrExited
+		return 0, 0, ErrExited
 	}
 	if old := e.inner.timers[sig]; old != nil {
 		old.stop.Stop()
 		e.inner.timers[sig] = nil
+		oldValue = max(old.due.Sub(now(e.clock)), 0)
+		if old.repeat {
+			oldInterval = old.interval
+		}
 	}
-	if interval <= 0 {
-		return nil
+	if value <= 0 {
+		return oldValue, oldInterval, nil
 	}
-	t := &timer{interval: interval, repeat: repeat}
+	t := &timer{interval: value, repeat: interval > 0}
+	if t.repeat {
+		t.interval = interval
+	}
 	e.inner.timers[sig] = t
-	e.arm(sig, t)
-	return nil
+	e.schedule(sig, t, value)
+	return oldValue, oldInterval, nil
 }
 
-// arm schedules t's next expiry. e.mu held.
-func (e *WasiEnv) arm(sig wasix.Signal, t *timer) {
-	t.stop = e.clock.AfterFunc(t.interval, func() { e.timerFired(sig, t) })
+// schedule arms t to fire after d. e.mu held.
+func (e *WasiEnv) schedule(sig wasix.Signal, t *timer, d time.Duration) {
+	t.due = now(e.clock).Add(d)
+	t.stop = e.clock.AfterFunc(d, func() { e.timerFired(sig, t) })
 }
 
 // rearm schedules the next expiry of a repeating timer, no sooner than the
 // minimum period. e.mu held.
 func (e *WasiEnv) rearm(sig wasix.Signal, t *timer) {
-	t.stop = e.clock.AfterFunc(max(t.interval, e.minPeriod), func() { e.timerFired(sig, t) })
+	e.schedule(sig, t, max(t.interval, e.minPeriod))
 }
 
 func (e *WasiEnv) timerFired(sig wasix.Signal, t *timer) {

@@ -112,3 +112,24 @@ func TestCloseAfterNormalEnd(t *testing.T) {
 		t.Error("a closed env must not count as having attention")
 	}
 }
+
+// SetITimer returns the time the replaced timer had left, on the env's
+// clock, and its interval.
+func TestSetITimerOldValue(t *testing.T) {
+	clock := &env.ManualClock{}
+	e := newEnv(t, env.Config{Clock: clock, MinTimerInterval: -1})
+	if _, _, err := e.SetITimer(wasix.SIGALRM, 50*time.Millisecond, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(15 * time.Millisecond)
+	value, interval, err := e.SetITimer(wasix.SIGALRM, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if value != 35*time.Millisecond || interval != 20*time.Millisecond {
+		t.Errorf("old value %v interval %v, want 35ms 20ms", value, interval)
+	}
+	if c := e.Counters(); c.Raised != 0 {
+		t.Errorf("raised %d before it_value", c.Raised)
+	}
+}

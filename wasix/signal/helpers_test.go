@@ -67,6 +67,7 @@ const prelude = `
   (import "wasix_32v1" "thread_signal" (func $tsig (param i32 i32) (result i32)))
   (import "wasix_32v1" "proc_signal" (func $psig (param i32 i32) (result i32)))
   (import "wasix_32v1" "proc_raise_interval" (func $interval (param i32 i64 i32) (result i32)))
+  (import "wasix_32v1" "proc_raise_interval2" (func $itimer (param i32 i32 i32) (result i32)))
   (import "wasix_32v1" "proc_signals_sizes_get" (func $sizes (param i32) (result i32)))
   (import "wasix_32v1" "proc_signals_get" (func $sigget (param i32) (result i32)))
   (import "wasix_32v1" "thread_id" (func $tid (param i32) (result i32)))

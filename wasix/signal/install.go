@@ -18,6 +18,7 @@ const (
 	ThreadSignalName        = "thread_signal"
 	ProcSignalName          = "proc_signal"
 	ProcRaiseIntervalName   = "proc_raise_interval"
+	ProcRaiseInterval2Name  = "proc_raise_interval2"
 	ProcSignalsSizesGetName = "proc_signals_sizes_get"
 	ProcSignalsGetName      = "proc_signals_get"
 	ThreadIDName            = "thread_id"
@@ -83,6 +84,7 @@ var imports = []importDef{
 	{name: ThreadSignalName, params: []kind{i32, i32}, body: threadSignal},
 	{name: ProcSignalName, params: []kind{i32, i32}, body: procSignal},
 	{name: ProcRaiseIntervalName, params: []kind{i32, i64, i32}, body: procRaiseInterval},
+	{name: ProcRaiseInterval2Name, params: []kind{i32, ptrKind, ptrKind}, body: procRaiseInterval2},
 	{name: ProcSignalsSizesGetName, params: []kind{ptrKind}, body: procSignalsSizesGet},
 	{name: ProcSignalsGetName, params: []kind{ptrKind}, body: procSignalsGet},
 	{name: ThreadIDName, params: []kind{ptrKind}, body: threadID},

@@ -1,6 +1,8 @@
 package signal
 
 import (
+	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
@@ -35,6 +37,80 @@ func procRaiseInterval(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno,
 		return 0, e.Exited()
 	}
 	return wasix.ESUCCESS, e.ProcessSignals(c)
+}
+
+// itimervalSize is the size of the itimerval of proc_raise_interval2:
+// {it_interval: {sec u64, usec u64}, it_value: {sec u64, usec u64}}.
+const itimervalSize = 32
+
+// procRaiseInterval2 is proc_raise_interval2(sig, new_ptr, old_ptr), POSIX
+// setitimer, which wasix-libc's setitimer() and alarm() use since 2026-03:
+// it_value 0 disarms the timer of sig; otherwise sig is raised after
+// it_value, then every it_interval (0: once). When old_ptr is not 0 it
+// receives the time the replaced timer had left and its interval (zeros
+// if none). Errors: EINVAL for a bad signal (0 included) or a usec field of
+// a million or more, EFAULT for a pointer out of bounds (nothing changes).
+// Both policies behave alike: the reference's @wasmer/sdk has no such
+// import, native Wasmer is POSIX here.
+func procRaiseInterval2(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	sig, ok := guestSignal(e, ProcRaiseInterval2Name, a.i32(0))
+	if !ok || sig == 0 {
+		if ok {
+			e.Logger().Warn(ProcRaiseInterval2Name+": signal 0 has no timer", "errno", wasix.EINVAL.Name())
+		}
+		return wasix.EINVAL, nil
+	}
+	raw, ok := e.Read(c, a.ptr(1), itimervalSize)
+	oldPtr := a.ptr(2)
+	if ok && oldPtr != 0 {
+		_, ok = e.Read(c, oldPtr, itimervalSize)
+	}
+	if !ok {
+		e.Logger().Warn(ProcRaiseInterval2Name+": itimerval out of bounds", "new", a.ptr(1), "old", oldPtr, "errno", e.FaultErrno().Name())
+		return e.FaultErrno(), nil
+	}
+	interval, ok1 := timeval(raw[0:16])
+	value, ok2 := timeval(raw[16:32])
+	if !ok1 || !ok2 {
+		e.Logger().Warn(ProcRaiseInterval2Name+": usec out of range", "errno", wasix.EINVAL.Name())
+		return wasix.EINVAL, nil
+	}
+	oldValue, oldInterval, err := e.SetITimer(sig, value, interval)
+	if err != nil {
+		return 0, e.Exited()
+	}
+	if oldPtr != 0 {
+		var out [itimervalSize]byte
+		putTimeval(out[0:16], oldInterval)
+		putTimeval(out[16:32], oldValue)
+		e.Write(c, oldPtr, out[:])
+	}
+	return wasix.ESUCCESS, e.ProcessSignals(c)
+}
+
+// timeval reads {sec u64, usec u64}, saturating a huge one; false when
+// usec is a million or more.
+func timeval(b []byte) (time.Duration, bool) {
+	sec, usec := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	if usec >= 1e6 {
+		return 0, false
+	}
+	d, u := env.Duration(sec, time.Second), time.Duration(usec)*time.Microsecond
+	if d > math.MaxInt64-u {
+		return math.MaxInt64, true
+	}
+	return d + u, true
+}
+
+// putTimeval writes d as {sec u64, usec u64}, rounding up to the next
+// microsecond so that a timer about to fire does not read as disarmed.
+func putTimeval(b []byte, d time.Duration) {
+	us := (d + time.Microsecond - 1) / time.Microsecond
+	binary.LittleEndian.PutUint64(b, uint64(us/1e6))
+	binary.LittleEndian.PutUint64(b[8:], uint64(us%1e6))
 }
 
 // procSignalsSizesGet is proc_signals_sizes_get(count_ptr): it writes the
