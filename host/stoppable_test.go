@@ -306,4 +306,3 @@ func TestEnvCloseStopsRunningGuest(t *testing.T) {
 		})
 	}
 }
-
