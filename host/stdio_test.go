@@ -1,0 +1,87 @@
+package host_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/creack/pty"
+	"github.com/wasix-org/wasix-signals-go/host"
+)
+
+// fdstatGuest exits with the file type fd_fdstat_get reports for fd 0,
+// plus 100 when the rights include seeking.
+const fdstatGuest = `(module
+  (import "wasix_32v1" "fd_fdstat_get" (func $stat (param i32 i32) (result i32)))
+  (import "wasix_32v1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $r i32)
+    (local.set $r (call $stat (i32.const 0) (i32.const 64)))
+    (if (local.get $r) (then (call $exit (i32.add (i32.const 200) (local.get $r)))))
+    (call $exit (i32.add (i32.load8_u (i32.const 64))
+      (select (i32.const 100) (i32.const 0)
+        (i32.wrap_i64 (i64.and (i64.load (i32.const 72)) (i64.const 4))))))))`
+
+// isatty() in the guest sees a terminal given as an open file, and a pipe
+// or a regular file as what they are.
+func TestOwnedStdioFdstat(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	r, _ := pipe(t)
+	file, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, tc := range []struct {
+		name string
+		f    *os.File
+		want string
+	}{
+		{"terminal", tty, "exit 2"},        // character device, no seek
+		{"pipe", r, "exit 0"},              // unknown, no seek
+		{"regular file", file, "exit 104"}, // regular file, seekable
+	} {
+		p, _ := start(t, context.Background(), fdstatGuest, host.Config{Stdio: [3]*os.File{tc.f}})
+		if got := describe(wait(t, p)); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// renumberGuest moves fd 0 onto fd 1 (dup2 then close): fd 0 then fails
+// with EBADF (8), fd 1 reads the pipe, and after fd_close fd 1 fails too;
+// it exits with 100+nread of the read that worked.
+const renumberGuest = `(module
+  (import "wasix_32v1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasix_32v1" "fd_renumber" (func $renumber (param i32 i32) (result i32)))
+  (import "wasix_32v1" "fd_close" (func $close (param i32) (result i32)))
+  (import "wasix_32v1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $r i32)
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 100))
+    (drop (call $renumber (i32.const 0) (i32.const 1)))
+    (local.set $r (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (if (i32.ne (local.get $r) (i32.const 8)) (then (call $exit (i32.add (i32.const 50) (local.get $r)))))
+    (local.set $r (call $read (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (if (local.get $r) (then (call $exit (local.get $r))))
+    (drop (call $close (i32.const 1)))
+    (local.set $r (call $read (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (if (i32.ne (local.get $r) (i32.const 8)) (then (call $exit (i32.add (i32.const 60) (local.get $r)))))
+    (call $exit (i32.add (i32.const 100) (i32.load (i32.const 8))))))`
+
+// fd_renumber and fd_close move and drop owned descriptors, in step with
+// wasmtime's table.
+func TestOwnedStdioRenumberAndClose(t *testing.T) {
+	r, w := pipe(t)
+	w.WriteString("abc")
+	p, _ := start(t, context.Background(), renumberGuest, host.Config{Stdio: [3]*os.File{r}})
+	if got := describe(wait(t, p)); got != "exit 103" {
+		t.Fatalf("got %s, want exit 103 (EBADF on fd 0, 3 bytes read through fd 1, EBADF after close)", got)
+	}
+}
