@@ -58,7 +58,7 @@ func (r *Runtime) defineWasixImports() error {
 			if err := r.linker.FuncNew(ns, name, d.ty, body); err != nil {
 				return err
 			}
-			r.defined[ns+"\x00"+name] = true
+			r.defined[importName{ns, name}] = true
 		}
 	}
 	exitTy := wasmtime.NewFuncType([]*wasmtime.ValType{i32}, nil)
@@ -66,7 +66,7 @@ func (r *Runtime) defineWasixImports() error {
 		if err := r.linker.FuncNew(ns, "proc_exit", exitTy, procExit); err != nil {
 			return err
 		}
-		r.defined[ns+"\x00proc_exit"] = true
+		r.defined[importName{ns, "proc_exit"}] = true
 	}
 	return nil
 }
