@@ -130,9 +130,12 @@ func NewRuntime(opts Options) (*Runtime, error) {
 
 // Close ends every program still running on the Runtime with SIGKILL,
 // waits for them to end, and frees the Linker with the host functions it
-// holds. Start fails with ErrClosed afterwards; Modules compiled on the
-// Runtime cannot be started again. Close is idempotent and safe to call
-// from any goroutine. See docs/RELIABILITY.md (Runtime lifetime).
+// holds. Start and Compile fail with ErrClosed afterwards, and the Linker
+// that Linker returned must not be used again. Close is idempotent and
+// safe to call from any goroutine. It returns when the last program has
+// ended, so a program blocked in a call that SIGKILL does not interrupt
+// holds it until that call returns. See docs/RELIABILITY.md (Runtime
+// lifetime).
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	if r.closed {
