@@ -4,6 +4,7 @@ import (
 	"os"
 	ossignal "os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/wasix-org/wasix-signals-go/wasix"
@@ -44,21 +45,29 @@ func FromHost(s os.Signal) (wasix.Signal, bool) {
 func (p *Process) Forward(sigs ...os.Signal) (stop func()) {
 	ch := make(chan os.Signal, 16)
 	ossignal.Notify(ch, sigs...)
+	forwarding.Add(1)
 	quit := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		p.relay(ch, quit)
+		// Whether stop was called or the program ended, the host stops
+		// catching these signals for it.
+		ossignal.Stop(ch)
+		forwarding.Add(-1)
 	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			ossignal.Stop(ch)
 			close(quit)
 			<-finished
 		})
 	}
 }
+
+// forwarding counts the os/signal registrations of Forward still in
+// place, for tests.
+var forwarding atomic.Int32
 
 // relay passes host signals from ch to the guest until quit is closed or
 // the program ends.

@@ -86,6 +86,9 @@ type Process struct {
 	// guestDone is closed when the guest's goroutine has returned.
 	guestDone chan struct{}
 	goid      atomic.Int64 // the guest goroutine's id, for a stuck report
+	// lastStub is the last import without an implementation the guest
+	// called, to name it when the program ends in a trap.
+	lastStub atomic.Pointer[unimplemented]
 
 	handle  *epoch.Handle
 	kicking atomic.Bool
@@ -95,12 +98,13 @@ type Process struct {
 }
 
 // Run compiles and runs a program to its end and returns its outcome (see
-// Process.Wait). It uses a Runtime of its own.
+// Process.Wait). It uses a Runtime of its own, closed before it returns.
 func Run(ctx context.Context, wasm []byte, cfg Config) error {
 	rt, err := NewRuntime(Options{Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
+	defer rt.Close()
 	m, err := rt.Compile(wasm)
 	if err != nil {
 		return err
@@ -116,6 +120,15 @@ func Run(ctx context.Context, wasm []byte, cfg Config) error {
 // its _start on a new goroutine. Cancelling ctx sends SIGTERM, then SIGKILL
 // after the grace period.
 func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, error) {
+	envCfg := env.Config{Policy: cfg.Policy, Ignore: cfg.Ignore, Logger: cfg.Logger, Clock: cfg.Clock}
+	if err := envCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	if cfg.Group != nil {
+		if err := cfg.Group.bind(r); err != nil {
+			return nil, err
+		}
+	}
 	store := wasmtime.NewStore(r.engine)
 	wasi, err := wasiConfig(cfg)
 	if err != nil {
@@ -125,11 +138,14 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	store.SetWasi(wasi)
 	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{}), guestDone: make(chan struct{})}
 	p.ended, p.cancel = context.WithCancel(context.Background())
-	p.pid = r.register(p)
-	p.env = env.New(store, env.Config{
-		Policy: cfg.Policy, Pid: p.pid, Ignore: cfg.Ignore, Logger: cfg.Logger, Clock: cfg.Clock,
-	})
+	if p.pid, err = r.register(p); err != nil {
+		store.Close()
+		return nil, err
+	}
+	envCfg.Pid = p.pid
+	p.env = env.New(store, envCfg)
 	p.env.SetPeers(p.peer)
+	r.starting.Done()
 	if files := stdio(cfg); len(files) > 0 {
 		if p.table, err = fd.New(p.env, fd.Config{Files: files}); err != nil {
 			p.finish(nil)
@@ -147,17 +163,17 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	}
 	// A start function runs inside Instantiate: cancellation covers it too.
 	go p.watch(ctx, cfg.Grace)
-	p.inst, err = r.linker.Instantiate(store, m.module)
+	p.inst, err = r.instantiate(p, m)
 	if err != nil {
 		if out := p.env.Resolve(err); out != err {
 			// The start function ended the process.
-			p.finish(out)
+			p.finish(p.explain(out))
 			return p, nil
 		}
 		p.finish(nil)
-		return nil, fmt.Errorf("host: instantiate: %w", err)
+		return nil, fmt.Errorf("host: instantiate: %w", p.explain(err))
 	}
-	p.env.Bind(p.inst)
+	p.env.BindModule(p.inst, m.module)
 	start := p.inst.GetFunc(store, "_start")
 	if start == nil {
 		p.finish(nil)
@@ -166,7 +182,7 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	go func() {
 		p.goid.Store(goroutineID())
 		_, err := start.Call(store)
-		p.finish(p.env.Resolve(err))
+		p.finish(p.explain(p.env.Resolve(err)))
 	}()
 	return p, nil
 }
@@ -443,10 +459,15 @@ func ExitCode(outcome error) int {
 	return 134
 }
 
-// register gives p a pid in the runtime's table.
-func (r *Runtime) register(p *Process) int32 {
+// register gives p a pid in the runtime's table, or ErrClosed. On
+// success the caller owes r.starting a Done once p has its env.
+func (r *Runtime) register(p *Process) (int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return 0, ErrClosed
+	}
+	r.starting.Add(1)
 	for r.procs[r.nextPid] != nil || r.nextPid <= 0 {
 		r.nextPid++
 		if r.nextPid <= 0 {
@@ -456,7 +477,7 @@ func (r *Runtime) register(p *Process) int32 {
 	pid := r.nextPid
 	r.nextPid++
 	r.procs[pid] = p
-	return pid
+	return pid, nil
 }
 
 func (r *Runtime) unregister(p *Process) {
@@ -482,10 +503,30 @@ func (p *Process) peer(pid int32) (*env.WasiEnv, bool) {
 
 // Group is a set of processes that may signal each other by pid, like a
 // session of cooperating programs. Processes outside a group, or in
-// another, cannot see its members.
+// another, cannot see its members. Pids are per Runtime, so a Group
+// belongs to the first Runtime that starts a process in it; Start on
+// another Runtime with the same Group fails with ErrGroupRuntime.
 type Group struct {
 	mu      sync.Mutex
+	rt      *Runtime
 	members map[int32]*Process
+}
+
+// ErrGroupRuntime is returned by Start for a Group already used by
+// another Runtime: two Runtimes hand out the same pids.
+var ErrGroupRuntime = errors.New("host: the group belongs to another Runtime (pids are per Runtime)")
+
+// bind ties g to r on first use.
+func (g *Group) bind(r *Runtime) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rt == nil {
+		g.rt = r
+	}
+	if g.rt != r {
+		return ErrGroupRuntime
+	}
+	return nil
 }
 
 // NewGroup returns an empty group; pass it in Config.Group.

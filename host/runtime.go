@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -40,30 +41,50 @@ type Runtime struct {
 	kicker *epoch.Kicker
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	defined map[string]bool // "module\x00name" of every function the Linker has
-	nextPid int32
-	procs   map[int32]*Process
+	// defined holds every function the host itself puts in the Linker.
+	// It is written only by NewRuntime: Compile and Start read it without
+	// a lock, and nothing a program imports changes it.
+	defined map[importName]bool
+
+	mu       sync.Mutex
+	nextPid  int32
+	procs    map[int32]*Process
+	closed   bool
+	starting sync.WaitGroup // Starts between register and their env existing
+
+	// linkerMu keeps Close from freeing the Linker under a Compile.
+	linkerMu     sync.RWMutex
+	linkerClosed bool
 }
+
+// importName is an import's module and name. A struct, not a joined
+// string: both may contain any byte, NUL included.
+type importName struct{ module, name string }
+
+// ErrClosed is returned by Start (and Compile) on a Runtime after Close.
+var ErrClosed = errors.New("host: runtime closed")
 
 // NewEngineConfig returns the engine configuration the Runtime uses when it
 // makes its own engine: epoch interruption on, WebAssembly threads on
-// (wasix-libc binaries use atomic instructions).
+// (wasix-libc binaries use atomic instructions), 64-bit memories on
+// (wasix_64v1 programs use them).
 func NewEngineConfig() *wasmtime.Config {
 	cfg := wasmtime.NewConfig()
 	cfg.SetEpochInterruption(true)
 	cfg.SetWasmThreads(true)
+	cfg.SetWasmMemory64(true)
 	return cfg
 }
 
 // NewRuntime builds the Linker once; every program started on the Runtime
-// shares it.
+// shares it. Close the Runtime when done with it: its Linker holds Go
+// functions that otherwise stay in memory for the life of the process.
 func NewRuntime(opts Options) (*Runtime, error) {
 	r := &Runtime{
 		engine:  opts.Engine,
 		epochs:  opts.EpochInterruption,
 		log:     opts.Logger,
-		defined: make(map[string]bool),
+		defined: make(map[importName]bool),
 		nextPid: opts.FirstPid,
 		procs:   make(map[int32]*Process),
 	}
@@ -85,15 +106,15 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("host: define WASI: %w", err)
 	}
 	for name := range preview1 {
-		r.defined[signal.Preview1+"\x00"+name] = true
-		r.defined[signal.Unstable+"\x00"+name] = true
+		r.defined[importName{signal.Preview1, name}] = true
+		r.defined[importName{signal.Unstable, name}] = true
 	}
 	if err := signal.Install(r.linker); err != nil {
 		return nil, err
 	}
 	for _, ns := range []string{signal.Wasix32, signal.Wasix64} {
 		for _, name := range signal.Names() {
-			r.defined[ns+"\x00"+name] = true
+			r.defined[importName{ns, name}] = true
 		}
 	}
 	if err := fd.Install(r.linker, r.engine); err != nil {
@@ -101,13 +122,51 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	for _, ns := range []string{signal.Wasix32, signal.Preview1} {
 		for _, name := range fd.Names() {
-			r.defined[ns+"\x00"+name] = true
+			r.defined[importName{ns, name}] = true
 		}
 	}
 	if err := r.defineWasixImports(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// Close ends every program still running on the Runtime with SIGKILL,
+// waits for them to end, and frees the Linker with the host functions it
+// holds. Start and Compile fail with ErrClosed afterwards, and the Linker
+// that Linker returned must not be used again. Close is idempotent and
+// safe to call from any goroutine. It returns when the last program has
+// ended, so a program blocked in a call that SIGKILL does not interrupt
+// holds it until that call returns. See docs/RELIABILITY.md (Runtime
+// lifetime).
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.starting.Wait() // every registered process now has its env
+	r.mu.Lock()
+	procs := make([]*Process, 0, len(r.procs))
+	for _, p := range r.procs {
+		procs = append(procs, p)
+	}
+	r.mu.Unlock()
+	for _, p := range procs {
+		_ = p.Signal(wasix.SIGKILL)
+	}
+	for _, p := range procs {
+		<-p.Done()
+	}
+	r.linkerMu.Lock()
+	r.linkerClosed = true
+	signal.Release(r.linker)
+	r.linker.Close()
+	r.linkerMu.Unlock()
+	fd.Release(r.engine)
+	return nil
 }
 
 // Engine returns the engine programs run on.
@@ -123,16 +182,23 @@ type Module struct {
 	module *wasmtime.Module
 	// Report says how the binary was adapted at load time.
 	Report *wasmbin.Report
+	// unknown says that some function imports are not the host's own:
+	// Start then resolves imports per store and stubs those the Linker
+	// lacks.
+	unknown bool
 }
 
 // Compile adapts a WASIX binary and compiles it (SPEC section 7): an
 // imported memory becomes a defined, exported one; preview1 functions that
 // wasix-libc imports under wasix_32v1 move to wasi_snapshot_preview1,
 // except the ones this host implements itself so that signals interrupt
-// them (the descriptor calls of wasix/fd, the futexes, thread_sleep); and every import the host
-// does not implement gets a stub: NOSYS when its only result is an i32
-// errno, a trap naming it otherwise, each logged once at warn level when
-// first called.
+// them (the descriptor calls of wasix/fd, the futexes, thread_sleep); and every import neither
+// the host nor the embedder (through Linker) defines gets a stub when the
+// program starts: NOSYS when its only result is an i32 errno, a trap
+// naming it otherwise, each logged once per process at warn level when
+// first called. Stubs live in the program's own Store: Compile never
+// changes the shared Linker, so one program's imports cannot change how
+// another links.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
@@ -148,71 +214,141 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: compile: %w", err)
 	}
-	if err := r.defineMissing(m); err != nil {
-		return nil, err
+	mod := &Module{module: m, Report: report}
+	r.linkerMu.RLock()
+	defer r.linkerMu.RUnlock()
+	if r.linkerClosed {
+		return nil, ErrClosed
 	}
-	return &Module{module: m, Report: report}, nil
+	// Every function import must be defined with its own type, by the
+	// host or the embedder (through Linker); a definition is found on a
+	// scratch store, which does not bind the Linker to it.
+	scratch := wasmtime.NewStore(r.engine)
+	defer scratch.Close()
+	for _, imp := range m.Imports() {
+		ft := imp.Type().FuncType()
+		if imp.Name() == nil || ft == nil {
+			continue
+		}
+		if !defines(r.linker.Get(scratch, imp.Module(), *imp.Name()), scratch, ft) {
+			mod.unknown = true
+			break
+		}
+	}
+	return mod, nil
 }
 
 func (r *Runtime) renameToPreview1(name string, params, results []wasmbin.ValType) bool {
-	if r.isDefined(signal.Wasix32, name) {
+	if r.defined[importName{signal.Wasix32, name}] {
 		return false // ours: signal imports, poll_oneoff, futexes
 	}
 	want, ok := preview1[name]
 	return ok && want == binSignature(params, results)
 }
 
-func (r *Runtime) isDefined(module, name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.defined[module+"\x00"+name]
-}
-
-// defineMissing gives every function import the Linker lacks a stub. An
-// embedder's own definitions (added through Linker()) are found with
-// Linker.Get on a scratch store and left alone.
-func (r *Runtime) defineMissing(m *wasmtime.Module) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var scratch *wasmtime.Store
-	defer func() {
-		if scratch != nil {
-			scratch.Close()
-		}
-	}()
-	for _, imp := range m.Imports() {
-		if imp.Name() == nil || imp.Type().FuncType() == nil {
-			continue
-		}
-		module, name := imp.Module(), *imp.Name()
-		key := module + "\x00" + name
-		if r.defined[key] {
-			continue
-		}
-		if scratch == nil {
-			scratch = wasmtime.NewStore(r.engine)
-		}
-		if r.linker.Get(scratch, module, name) != nil {
-			r.defined[key] = true
-			continue
+// instantiate instantiates m in p's store. A module whose imports are all
+// the host's own goes through the shared Linker. Otherwise each import is
+// resolved for this store alone: from the Linker when it has it (the
+// host's or the embedder's definition), else from a stub made in the
+// store, so that the stub goes with the store and the Linker stays as it
+// was. Linker.Get does not bind the Linker to the store.
+func (r *Runtime) instantiate(p *Process, m *Module) (*wasmtime.Instance, error) {
+	if !m.unknown {
+		return r.linker.Instantiate(p.store, m.module)
+	}
+	imports := m.module.Imports()
+	externs := make([]wasmtime.AsExtern, len(imports))
+	for i, imp := range imports {
+		module, name := imp.Module(), ""
+		if imp.Name() != nil {
+			name = *imp.Name()
 		}
 		ft := imp.Type().FuncType()
-		if err := r.linker.FuncNew(module, name, ft, r.stub(module, name, ft)); err != nil {
-			return fmt.Errorf("host: stub for %s.%s: %w", module, name, err)
+		if ext := r.linker.Get(p.store, module, name); ext != nil && (ft == nil || defines(ext, p.store, ft)) {
+			externs[i] = ext
+			continue
 		}
-		r.defined[key] = true
+		if ft == nil {
+			return nil, fmt.Errorf("host: import %s.%s is not a function and nothing defines it", module, name)
+		}
+		externs[i] = wasmtime.NewFunc(p.store, ft, p.stub(module, name, ft))
 	}
-	return nil
+	return wasmtime.NewInstance(p.store, m.module, externs)
 }
 
-func (r *Runtime) stub(module, name string, ft *wasmtime.FuncType) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+// defines reports whether ext is a function of type ft: a definition of
+// the same name with another type does not serve the import (it gets a
+// stub, like a missing one).
+func defines(ext *wasmtime.Extern, s wasmtime.Storelike, ft *wasmtime.FuncType) bool {
+	if ext == nil || ext.Func() == nil {
+		return false
+	}
+	have := ext.Func().Type(s)
+	return sameKinds(have.Params(), ft.Params()) && sameKinds(have.Results(), ft.Results())
+}
+
+func sameKinds(a, b []*wasmtime.ValType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Kind() != b[i].Kind() {
+			return false
+		}
+	}
+	return true
+}
+
+// unimplemented is a call to a stub.
+type unimplemented struct {
+	module, name string
+	errnoOnly    bool
+}
+
+// UnimplementedImportError is a trap that ended a program after it called
+// an import this host does not implement and the stub answered ENOSYS:
+// the trap is often the program's reaction to that answer (wasix-libc's
+// setjmp reaches `unreachable` when stack_checkpoint is missing), so the
+// error names the call. Err is the trap.
+type UnimplementedImportError struct {
+	Module, Name string
+	Err          error
+}
+
+func (e *UnimplementedImportError) Error() string {
+	return fmt.Sprintf("host: after a call to unimplemented import %s.%s (answered ENOSYS): %v", e.Module, e.Name, e.Err)
+}
+
+func (e *UnimplementedImportError) Unwrap() error { return e.Err }
+
+// explain wraps an outcome that is a trap in an UnimplementedImportError
+// when the last stub the process called answered ENOSYS.
+func (p *Process) explain(outcome error) error {
+	if _, exited := wasix.ExitStatus(outcome); exited {
+		return outcome
+	}
+	u := p.lastStub.Load()
+	if u == nil || !u.errnoOnly {
+		return outcome // none called, or the trap is the stub's own, which names it
+	}
+	return &UnimplementedImportError{Module: u.module, Name: u.name, Err: outcome}
+}
+
+// stub is the body of an import the host does not implement, for one
+// process: it answers ENOSYS when its only result is an i32 errno and
+// traps naming the import otherwise. It records itself as the process's
+// last unimplemented call and logs its first call.
+func (p *Process) stub(module, name string, ft *wasmtime.FuncType) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 	results := ft.Results()
 	errnoOnly := len(results) == 1 && results[0].Kind() == wasmtime.KindI32
-	var once sync.Once
+	call := &unimplemented{module: module, name: name, errnoOnly: errnoOnly}
+	logged := false // the guest's goroutine only
 	return func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-		once.Do(func() {
-			r.log.Warn("guest called an import this host does not implement", "module", module, "name", name, "errno_only", errnoOnly)
-		})
+		p.lastStub.Store(call)
+		if !logged {
+			logged = true
+			p.rt.log.Warn("guest called an import this host does not implement", "module", module, "name", name, "errno_only", errnoOnly, "pid", p.pid)
+		}
 		if errnoOnly {
 			return []wasmtime.Val{wasmtime.ValI32(int32(wasix.ENOSYS))}, nil
 		}

@@ -49,14 +49,14 @@ func (r *Runtime) defineWasixImports() error {
 		if err := r.linker.FuncNew(signal.Wasix32, name, d.ty, body); err != nil {
 			return err
 		}
-		r.defined[signal.Wasix32+"\x00"+name] = true
+		r.defined[importName{signal.Wasix32, name}] = true
 	}
 	exitTy := wasmtime.NewFuncType([]*wasmtime.ValType{i32}, nil)
 	for _, ns := range []string{signal.Preview1, signal.Unstable, signal.Wasix32, signal.Wasix64} {
 		if err := r.linker.FuncNew(ns, "proc_exit", exitTy, procExit); err != nil {
 			return err
 		}
-		r.defined[ns+"\x00proc_exit"] = true
+		r.defined[importName{ns, "proc_exit"}] = true
 	}
 	return nil
 }

@@ -62,16 +62,108 @@ func (e *CallError) Error() string { return e.Message }
 // ExitStatus reports a WASI exit (as *wasmtime.Error does).
 func (e *CallError) ExitStatus() (int32, bool) { return e.status, e.exited }
 
+// The registry maps the id a C trampoline carries to its Handler. The
+// table only grows by doubling, and a released slot is reused; an id holds
+// the slot's generation, so that a stale id (a function of a released
+// Linker still held by a store) finds no Handler instead of another one.
 var (
 	registryMu sync.Mutex
-	handlers   atomic.Pointer[[]Handler]
+	table      atomic.Pointer[[]*slot]
+	free       []uint32                         // released slots, under registryMu
+	byLinker   = map[unsafe.Pointer][]uintptr{} // ids defined in each Linker, under registryMu
 )
+
+type slot struct {
+	entry atomic.Pointer[entry]
+	gen   uint32 // generation of the next entry, under registryMu
+}
+
+type entry struct {
+	h   Handler
+	gen uint32
+}
+
+// slotBits is the part of an id that is the slot index; the rest is the
+// generation.
+const (
+	slotBits = 24
+	genBits  = min(32, 8*unsafe.Sizeof(uintptr(0))-slotBits)
+	genMask  = uint64(1)<<genBits - 1
+)
+
+func splitID(id uintptr) (index uint32, gen uint32) {
+	return uint32(id & (1<<slotBits - 1)), uint32(uint64(id>>slotBits) & genMask)
+}
+
+// register stores h in a free slot and returns its id.
+func register(l unsafe.Pointer, h Handler) (uintptr, error) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	var t []*slot
+	if p := table.Load(); p != nil {
+		t = *p
+	}
+	var index uint32
+	if n := len(free); n > 0 {
+		index, free = free[n-1], free[:n-1]
+	} else {
+		if len(t) >= 1<<slotBits {
+			return 0, errors.New("fastcall: too many host functions defined")
+		}
+		index = uint32(len(t))
+		// append copies the slot pointers only when it reallocates, so
+		// the table doubles rather than being copied on every definition.
+		t = append(t, new(slot))
+		table.Store(&t)
+	}
+	s := t[index]
+	gen := uint32(uint64(s.gen) & genMask)
+	s.entry.Store(&entry{h: h, gen: gen})
+	id := uintptr(index) | uintptr(gen)<<slotBits
+	byLinker[l] = append(byLinker[l], id)
+	return id, nil
+}
+
+// release empties the slot of id and makes it reusable.
+func release(id uintptr) {
+	index, _ := splitID(id)
+	t := *table.Load()
+	s := t[index]
+	s.entry.Store(nil)
+	s.gen++
+	free = append(free, index)
+}
+
+// Release frees the registry entries of every function Define put in l.
+// Call it when l is closed and no store that instantiated with l will run
+// again: a call to such a function afterwards traps ("unknown host
+// function") rather than reaching its Handler.
+func Release(l *wasmtime.Linker) {
+	key := linkerPtr(l)
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for _, id := range byLinker[key] {
+		release(id)
+	}
+	delete(byLinker, key)
+}
+
+// Registered returns how many Handlers the registry holds, for tests and
+// leak checks.
+func Registered() int {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	n := 0
+	for _, ids := range byLinker {
+		n += len(ids)
+	}
+	return n
+}
 
 // Define defines module.name in l as a host function with the given
 // parameter kinds (I32 or I64 only, at most 4) and an optional i32 result.
 // The definition is store-independent, like Linker.FuncNew. Each
-// definition holds a small registry entry for the life of the program, so
-// define once per Linker and reuse Linkers.
+// definition holds a small registry entry until Release(l).
 func Define(l *wasmtime.Linker, module, name string, params []wasmtime.ValKind, hasResult bool, h Handler) error {
 	if !Supported() {
 		return errors.ErrUnsupported
@@ -110,15 +202,28 @@ func dispatch(id uintptr, caller, ctx unsafe.Pointer, a Args) (result int32, tra
 			result, trap = 0, cTrap(fmt.Sprintf("fastcall: host function panicked: %v", r))
 		}
 	}()
-	hs := handlers.Load()
-	if hs == nil || id >= uintptr(len(*hs)) {
-		return 0, cTrap("fastcall: unknown host function")
+	h := lookup(id)
+	if h == nil {
+		return 0, cTrap("fastcall: unknown host function (its Linker was released)")
 	}
-	r, err := (*hs)[id]((*wasmtime.Caller)(unsafe.Pointer(c)), ctx, a)
+	r, err := h((*wasmtime.Caller)(unsafe.Pointer(c)), ctx, a)
 	if err != nil {
 		return 0, cTrap(err.Error())
 	}
 	return r, nil
+}
+
+func lookup(id uintptr) Handler {
+	index, gen := splitID(id)
+	t := table.Load()
+	if t == nil || index >= uint32(len(*t)) {
+		return nil
+	}
+	e := (*t)[index].entry.Load()
+	if e == nil || e.gen != gen {
+		return nil
+	}
+	return e.h
 }
 
 // FuncOf copies f's handle.
@@ -180,6 +285,10 @@ func probe() (err error) {
 	}()
 	engine := wasmtime.NewEngine()
 	l := wasmtime.NewLinker(engine)
+	defer func() {
+		Release(l)
+		l.Close()
+	}()
 	var seen Args
 	var seenCaller bool
 	h := func(c *wasmtime.Caller, ctx unsafe.Pointer, a Args) (int32, error) {
@@ -233,17 +342,16 @@ func probe() (err error) {
 
 // defineUnchecked is Define without the Supported check, for the probe.
 func defineUnchecked(l *wasmtime.Linker, module, name string, kinds []byte, hasResult bool, h Handler) error {
-	registryMu.Lock()
-	old := handlers.Load()
-	var next []Handler
-	if old != nil {
-		next = append(next, *old...)
+	id, err := register(linkerPtr(l), h)
+	if err != nil {
+		return err
 	}
-	id := uintptr(len(next))
-	next = append(next, h)
-	handlers.Store(&next)
-	registryMu.Unlock()
 	if msg, failed := cDefine(linkerPtr(l), module, name, kinds, hasResult, id); failed {
+		registryMu.Lock()
+		release(id)
+		ids := byLinker[linkerPtr(l)]
+		byLinker[linkerPtr(l)] = ids[:len(ids)-1]
+		registryMu.Unlock()
 		return fmt.Errorf("fastcall: define %s.%s: %s", module, name, msg)
 	}
 	return nil

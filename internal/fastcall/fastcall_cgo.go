@@ -137,6 +137,7 @@ static wx_bytes_t wx_memory(wasmtime_context_t *ctx, uint64_t store_id, size_t p
 import "C"
 
 import (
+	"strings"
 	"unsafe"
 )
 
@@ -173,7 +174,13 @@ func cCallI32(ctx unsafe.Pointer, f handle, arg int32) (ok bool, msg string, exi
 	var vec C.wasm_byte_vec_t
 	var ex, st C.int
 	C.wx_failure(r.err, r.trap, &vec, &ex, &st)
-	return false, takeMessage(&vec), ex != 0, int32(st)
+	msg = takeMessage(&vec)
+	if r.err == nil {
+		// wasm_trap_message counts the C string's terminating NUL (as
+		// wasmtime-go's Trap.Message knows); error messages do not.
+		msg = strings.TrimSuffix(msg, "\x00")
+	}
+	return false, msg, ex != 0, int32(st)
 }
 
 func takeMessage(vec *C.wasm_byte_vec_t) string {

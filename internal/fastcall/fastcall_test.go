@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/google/go-cmp/cmp"
 	"github.com/wasix-org/wasix-signals-go/internal/fastcall"
 )
 
@@ -89,5 +90,83 @@ func TestCallI32ExitStatus(t *testing.T) {
 	}
 	if st, ok := ce.ExitStatus(); !ok || st != 7 {
 		t.Errorf("exit status %d %v", st, ok)
+	}
+}
+
+// A trap's message through CallI32 is exactly the one wasmtime-go's
+// Func.Call gives: wasm_trap_message counts a terminating NUL, which must
+// not reach the message.
+func TestCallI32TrapMessage(t *testing.T) {
+	engine := wasmtime.NewEngine()
+	wasm, _ := wasmtime.Wat2Wasm(`(module
+	  (func (export "trap") (param i32) unreachable)
+	  (func (export "div") (param i32) (drop (i32.div_u (i32.const 1) (local.get 0)))))`)
+	module, err := wasmtime.NewModule(engine, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"trap", "div"} {
+		store := wasmtime.NewStore(engine)
+		inst, err := wasmtime.NewInstance(store, module, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := inst.GetFunc(store, name)
+		_, want := f.Call(store, int32(0))
+		got := fastcall.FuncOf(f).CallI32(unsafe.Pointer(store.Context()), 0)
+		if want == nil || got == nil {
+			t.Fatalf("%s: no trap: %v %v", name, want, got)
+		}
+		if diff := cmp.Diff(want.Error(), got.Error()); diff != "" {
+			t.Errorf("%s: message (-Func.Call +CallI32):\n%s", name, diff)
+		}
+		store.Close()
+	}
+}
+
+// Release frees a Linker's registry entries; a store that still holds one
+// of its functions then traps instead of reaching the Handler, and the
+// slot's reuse by a later definition does not revive it.
+func TestReleaseFreesEntries(t *testing.T) {
+	engine := wasmtime.NewEngine()
+	wasm, _ := wasmtime.Wat2Wasm(`(module
+	  (import "x" "f" (func $f (result i32)))
+	  (func (export "call") (result i32) (call $f)))`)
+	module, err := wasmtime.NewModule(engine, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fastcall.Registered()
+	define := func(answer int32) *wasmtime.Linker {
+		l := wasmtime.NewLinker(engine)
+		err := fastcall.Define(l, "x", "f", nil, true, func(*wasmtime.Caller, unsafe.Pointer, fastcall.Args) (int32, error) {
+			return answer, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for i := 0; i < 100; i++ {
+		l := define(1)
+		fastcall.Release(l)
+		l.Close()
+	}
+	if got := fastcall.Registered(); got != base {
+		t.Errorf("after 100 Define/Release: %d entries, want %d", got, base)
+	}
+	old := define(1)
+	store := wasmtime.NewStore(engine)
+	defer store.Close()
+	inst, err := old.Instantiate(store, module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fastcall.Release(old)
+	old.Close()
+	fresh := define(2)
+	defer fastcall.Release(fresh)
+	if _, err := inst.GetFunc(store, "call").Call(store); err == nil || !strings.Contains(err.Error(), "unknown host function") {
+		t.Errorf("a released function was called: %v", err)
 	}
 }

@@ -24,6 +24,16 @@
 // [Lookup] finds again from the *wasmtime.Caller of a host call. [WasiEnv.Close]
 // unregisters it and stops its timers.
 //
+// # Configuration and memory
+//
+// [New] panics on a configuration [Config.Validate] rejects (an unknown
+// Policy); [NewChecked] returns the error instead, for configurations that
+// come from outside the program. Guest memory is the host-provided one or
+// the instance's "memory" export; when [WasiEnv.Bind] finds neither,
+// every access fails (an empty range included) and [WasiEnv.MemoryError]
+// says why: no memory, one exported under another name, or a shared
+// memory, which wasmtime-go gives no handle for.
+//
 // # Outcome
 //
 // A process ends by proc_exit, by a signal's default action, by SIGKILL,

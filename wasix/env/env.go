@@ -3,6 +3,7 @@ package env
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,9 @@ type WasiEnv struct {
 	instance *wasmtime.Instance
 	memory   *wasmtime.Memory
 	fastMem  fastcall.Memory
+	// noMemory says why guest memory cannot be reached, once Bind found
+	// none; nil otherwise.
+	noMemory error
 	policy   wasix.Policy
 	pid      int32
 	log      *slog.Logger
@@ -151,11 +155,43 @@ var (
 
 func contextKey(s wasmtime.Storelike) uintptr { return uintptr(unsafe.Pointer(s.Context())) }
 
+// ErrPolicy is returned by Config.Validate for a Policy that is neither
+// wasix.PolicyDefault nor wasix.PolicyWasmer.
+var ErrPolicy = errors.New("env: unknown policy")
+
+// Validate reports a configuration New cannot honour: today an unknown
+// Policy (one not declared in package wasix).
+func (c Config) Validate() error {
+	switch c.Policy {
+	case wasix.PolicyDefault, wasix.PolicyWasmer:
+		return nil
+	}
+	return fmt.Errorf("%w %v (want default or wasmer)", ErrPolicy, c.Policy)
+}
+
 // New creates the process state for store and registers it, so that the
 // imports installed on any Linker find it from their *wasmtime.Caller.
 // Call Bind once the instance exists, and Close when done, before the
 // store is closed (a later store may reuse its address).
+//
+// New panics when cfg.Validate fails (an unknown Policy is a programming
+// error: treating it as either policy would silently run the guest under
+// rules nobody chose). Use NewChecked when the configuration comes from
+// outside the program.
 func New(store *wasmtime.Store, cfg Config) *WasiEnv {
+	e, err := NewChecked(store, cfg)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// NewChecked is New returning an error, instead of panicking, for a
+// configuration Validate rejects.
+func NewChecked(store *wasmtime.Store, cfg Config) (*WasiEnv, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	e := &WasiEnv{
 		store:    store,
 		key:      contextKey(store),
@@ -193,7 +229,7 @@ func New(store *wasmtime.Store, cfg Config) *WasiEnv {
 	e.inner.threads = map[int32]*thread{MainTID: {}}
 	e.bindMemory()
 	registry.Store(e.key, e)
-	return e
+	return e, nil
 }
 
 // bindMemory prepares the fast path to the guest memory, once known.
@@ -224,16 +260,68 @@ func lookup(key uintptr) *WasiEnv {
 // Bind attaches the instantiated guest. Without a host-provided memory it
 // takes the instance's "memory" export. Before Bind (for example while a
 // start function runs) lookups go through the calling instance's exports.
-func (e *WasiEnv) Bind(instance *wasmtime.Instance) {
+// When there is no such memory, MemoryError says why.
+func (e *WasiEnv) Bind(instance *wasmtime.Instance) { e.BindModule(instance, nil) }
+
+// BindModule is Bind for an instance of module: knowing the export names,
+// MemoryError can name a memory exported under another name than
+// "memory". module may be nil.
+func (e *WasiEnv) BindModule(instance *wasmtime.Instance, module *wasmtime.Module) {
 	e.instance = instance
+	e.noMemory = nil
 	if e.memory == nil {
 		if ex := instance.GetExport(e.store, "memory"); ex != nil {
 			e.memory = ex.Memory()
 		}
 	}
+	if e.memory == nil {
+		e.noMemory = e.whyNoMemory(instance, module)
+	}
 	e.bindMemory()
 	clear(e.handlers)
 }
+
+// Errors MemoryError returns, for errors.Is.
+var (
+	// ErrNoMemory: the guest exports no memory at all.
+	ErrNoMemory = errors.New("guest memory not reachable: the guest exports no memory")
+	// ErrMemoryName: the guest exports a memory, but not as "memory".
+	ErrMemoryName = errors.New("guest memory not reachable: not exported as \"memory\"")
+	// ErrSharedMemory: the memory is shared, and wasmtime-go gives no
+	// handle to a shared memory.
+	ErrSharedMemory = errors.New("guest memory not reachable: shared memory has no Go handle in wasmtime-go")
+)
+
+func (e *WasiEnv) whyNoMemory(instance *wasmtime.Instance, module *wasmtime.Module) error {
+	if ex := instance.GetExport(e.store, "memory"); ex != nil {
+		if ty := ex.Type(e.store); ty != nil && ty.MemoryType() != nil {
+			return ErrSharedMemory
+		}
+	}
+	if module != nil {
+		for _, x := range module.Exports() {
+			if x.Type().MemoryType() != nil {
+				return fmt.Errorf("%w: exported as %q", ErrMemoryName, x.Name())
+			}
+		}
+	}
+	for _, ex := range instance.Exports(e.store) {
+		if ex.Memory() != nil {
+			return ErrMemoryName
+		}
+		if ty := ex.Type(e.store); ty != nil && ty.MemoryType() != nil {
+			return ErrSharedMemory
+		}
+	}
+	return ErrNoMemory
+}
+
+// MemoryError says why the guest memory cannot be reached after Bind
+// found none (ErrNoMemory, ErrMemoryName, ErrSharedMemory, wrapped with
+// details), or nil when there is a memory or Bind has not run. Every
+// access to guest memory then fails, and imports answer EFAULT: this is
+// what to log beside that errno.
+func (e *WasiEnv) MemoryError() error { return e.noMemory }
 
 // Memory returns the guest memory, or nil when there is none (or before
 // Bind, when the guest exports it).

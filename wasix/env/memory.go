@@ -17,29 +17,34 @@ func (e *WasiEnv) FaultErrno() wasix.Errno {
 }
 
 // memoryData returns the guest memory's bytes: the host-provided or bound
-// memory, else the calling instance's "memory" export (before Bind).
-func (e *WasiEnv) memoryData(store wasmtime.Storelike) []byte {
+// memory, else the calling instance's "memory" export (before Bind). ok is
+// false when there is no memory, as opposed to an empty one.
+func (e *WasiEnv) memoryData(store wasmtime.Storelike) (data []byte, ok bool) {
 	if e.memory != nil {
 		if e.fast {
-			return e.fastMem.Data(e.ctx)
+			return e.fastMem.Data(e.ctx), true
 		}
-		return e.memory.UnsafeData(store)
+		return e.memory.UnsafeData(store), true
 	}
 	if c, ok := store.(*wasmtime.Caller); ok {
 		if ex := c.GetExport("memory"); ex != nil {
 			if m := ex.Memory(); m != nil {
-				return m.UnsafeData(store)
+				return m.UnsafeData(store), true
 			}
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // Read returns the n bytes at ptr in guest memory, or false when the range
-// is out of bounds (a sum that overflows included) or there is no memory.
-// The slice aliases guest memory: use it before calling into the guest.
+// is out of bounds (a sum that overflows included) or there is no memory,
+// even for n == 0 (MemoryError then says why). The slice aliases guest
+// memory: use it before calling into the guest.
 func (e *WasiEnv) Read(store wasmtime.Storelike, ptr, n uint64) ([]byte, bool) {
-	mem := e.memoryData(store)
+	mem, ok := e.memoryData(store)
+	if !ok {
+		return nil, false
+	}
 	end := ptr + n
 	if end < ptr || end > uint64(len(mem)) {
 		return nil, false

@@ -108,6 +108,18 @@ func shimFor(e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 	return s, nil
 }
 
+// Release frees what this package keeps for engine (the compiled shim);
+// call it when no Store of that engine runs any more.
+func Release(engine *wasmtime.Engine) {
+	if v, ok := shimModules.LoadAndDelete(engine); ok {
+		sm := v.(*shimModule)
+		sm.once.Do(func() {}) // a compile in flight has finished
+		if sm.m != nil {
+			sm.m.Close()
+		}
+	}
+}
+
 // Forget drops the shim of process e; call it when the process has ended
 // (Table.Close does).
 func Forget(e *env.WasiEnv) { shims.Delete(e) }

@@ -208,7 +208,8 @@ func biCells(p wasix.Policy) []biCell {
 		class    string
 		ptr, n   uint64
 		noMemory bool
-		// kind: "oob" and "utf8" change nothing; "block" registers nothing
+		// kind: "oob", "nomem" (no memory at all, not even for an empty
+		// name) and "utf8" change nothing; "block" registers nothing
 		// found; "found" registers __wasm_signal.
 		kind, name string
 	}
@@ -221,14 +222,14 @@ func biCells(p wasix.Policy) []biCell {
 			{class: "len_max_u32", ptr: 0, n: 0xFFFFFFFF, kind: "oob"},
 			{class: "ptr_high_bit", ptr: 0x80000000, n: 13, kind: "oob"},
 			{class: "name_one_past_end", ptr: biEndName, n: 14, kind: "oob"},
-			{class: "no_memory", ptr: 0, n: 13, noMemory: true, kind: "oob"},
+			{class: "no_memory", ptr: 0, n: 13, noMemory: true, kind: "nomem"},
 			{class: "invalid_utf8", ptr: 176, n: 2, kind: "utf8"},
 			{class: "utf16_surrogate", ptr: 184, n: 3, kind: "utf8"},
 			{class: "overlong_utf8", ptr: 216, n: 2, kind: "utf8"},
 			{class: "truncated_utf8", ptr: 224, n: 15, kind: "utf8"},
 			{class: "empty_name", ptr: biEmpty, n: 0, kind: "block", name: ""},
 			{class: "empty_name_at_end", ptr: biMemSize, n: 0, kind: "block", name: ""},
-			{class: "empty_name_no_memory", ptr: 0, n: 0, noMemory: true, kind: "block", name: ""},
+			{class: "empty_name_no_memory", ptr: 0, n: 0, noMemory: true, kind: "nomem"},
 			{class: "name_with_nul", ptr: 192, n: 15, kind: "block", name: "__wasm_signal\x00x"},
 			{class: "name_with_trailing_nul", ptr: 192, n: 14, kind: "block", name: "__wasm_signal\x00"},
 			{class: "name_prefix", ptr: 0, n: 12, kind: "block", name: "__wasm_signa"},
@@ -252,7 +253,7 @@ func biCells(p wasix.Policy) []biCell {
 			{class: "ptr_len_overflow_u64", ptr: math.MaxUint64 - 15, n: 32, kind: "oob"},
 			{class: "ptr_max_u64", ptr: math.MaxUint64, n: 2, kind: "oob"},
 			{class: "len_max_u64", ptr: 1, n: math.MaxUint64, kind: "oob"},
-			{class: "no_memory", ptr: 0, n: 13, noMemory: true, kind: "oob"},
+			{class: "no_memory", ptr: 0, n: 13, noMemory: true, kind: "nomem"},
 			{class: "invalid_utf8", ptr: 176, n: 2, kind: "utf8"},
 			{class: "empty_name", ptr: biEmpty, n: 0, kind: "block", name: ""},
 			{class: "empty_name_at_end", ptr: biMemSize, n: 0, kind: "block", name: ""},
@@ -278,6 +279,8 @@ func biCells(p wasix.Policy) []biCell {
 				switch cc.kind {
 				case "oob":
 					c.want.logs = []biLog{biWarn("callback_signal: name out of bounds", attrs...)}
+				case "nomem":
+					c.want.logs = []biLog{biWarn("callback_signal: guest memory not reachable: the guest exports no memory", attrs...)}
 				case "utf8":
 					c.want.logs = []biLog{biWarn("callback_signal: name is not valid UTF-8", attrs...)}
 				case "block":
@@ -554,6 +557,9 @@ func biCells(p wasix.Policy) []biCell {
 				}
 				if !pc.noMemory && pc.ptr+uint64(len(pi.write)) >= pc.ptr && pc.ptr+uint64(len(pi.write)) <= biMemSize {
 					c.want.write, c.want.writeAt = pi.write, pc.ptr
+				} else if pc.noMemory {
+					c.want.errno = faultErrno
+					c.want.logs = []biLog{biWarn(pi.name+": guest memory not reachable: the guest exports no memory", "ptr", biU64(pc.ptr), "errno", faultErrno.Name())}
 				} else {
 					c.want.errno = faultErrno
 					c.want.logs = []biLog{biWarn(pi.name+": pointer out of bounds", "ptr", biU64(pc.ptr), "errno", faultErrno.Name())}

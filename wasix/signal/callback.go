@@ -18,6 +18,10 @@ func callbackSignal(c *wasmtime.Caller, e *env.WasiEnv, a args) (wasix.Errno, er
 	ptr, n := a.ptr(0), a.ptr(1)
 	name, ok := e.Read(c, ptr, n)
 	if !ok {
+		if err := e.MemoryError(); err != nil {
+			e.Logger().Warn("callback_signal: "+err.Error()+"; handler unchanged", "name_ptr", ptr, "name_len", n)
+			return 0, nil
+		}
 		e.Logger().Warn("callback_signal: name out of bounds of guest memory; handler unchanged",
 			"name_ptr", ptr, "name_len", n)
 		return 0, nil

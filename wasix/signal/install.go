@@ -216,3 +216,9 @@ func Names() []string {
 	}
 	return names
 }
+
+// Release frees what Install keeps outside the Linker for l (the fast
+// path's registry entries). Call it when l will not instantiate again and
+// every store that used it is closed, before or after Linker.Close; a
+// store that calls one of these imports afterwards traps.
+func Release(l *wasmtime.Linker) { fastcall.Release(l) }

@@ -165,9 +165,14 @@ func writeU32(c *wasmtime.Caller, e *env.WasiEnv, call string, ptr uint64, v uin
 	return wasix.ESUCCESS, nil
 }
 
-// fault answers a pointer out of bounds and logs it.
+// fault answers a pointer out of bounds and logs it, or, when the guest
+// memory cannot be reached at all, logs why.
 func fault(e *env.WasiEnv, call string, ptr uint64) wasix.Errno {
 	errno := e.FaultErrno()
+	if err := e.MemoryError(); err != nil {
+		e.Logger().Warn(call+": "+err.Error(), "ptr", ptr, "errno", errno.Name())
+		return errno
+	}
 	e.Logger().Warn(call+": pointer out of bounds of guest memory", "ptr", ptr, "errno", errno.Name())
 	return errno
 }
