@@ -145,11 +145,9 @@ func TestBehaviourDoc(t *testing.T) {
 	for n := 1; n <= 10; n++ {
 		prefix := fmt.Sprintf("## %d. ", n)
 		found := false
-		for pos < len(sections) {
-			pos++
-			if strings.HasPrefix(sections[pos-1], prefix) {
-				found = true
-				break
+		for j := pos; j < len(sections) && !found; j++ {
+			if strings.HasPrefix(sections[j], prefix) {
+				found, pos = true, j+1
 			}
 		}
 		if !found {
