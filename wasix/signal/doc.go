@@ -2,6 +2,10 @@
 // them into a *wasmtime.Linker and WASIX programs get working signal(),
 // sigaction(), raise(), kill(), setitimer() and interruptible sleeps.
 //
+// This comment summarises the behaviour; docs/BEHAVIOUR.md in the
+// repository is the full contract (sections 2 to 6 for these imports,
+// section 8 for bad input), with the reasons for each decision.
+//
 // # Installing
 //
 // [Install] defines every import once per Linker; one Linker serves any
@@ -18,19 +22,44 @@
 //
 // # Imports
 //
-// In both wasix_32v1 and wasix_64v1 (pointers and lengths are i64 in the
-// latter; pids, tids and signals stay i32): callback_signal, proc_raise,
-// thread_signal, proc_signal, proc_raise_interval, proc_signals_sizes_get,
-// proc_signals_get, thread_id, proc_id and thread_sleep. proc_raise is also
-// defined in wasi_snapshot_preview1 and wasi_unstable, replacing wasmtime's
-// own, which answers ENOTSUP. Every namespace, preview1 included, uses the
-// WASIX signal numbers (the Linux ones); plain preview1 numbers differ from
-// 16 up, and the reference runtime also reads them as WASIX numbers.
+// Install defines every import below in both wasix_32v1 and wasix_64v1
+// ([Names] lists them). Pointers and lengths are i32 in wasix_32v1 and i64
+// in wasix_64v1; pids, tids, signal numbers and durations have the same
+// type in both. errno is an i32 WASI errno; callback_signal has no result.
 //
-// Every import returns an errno except callback_signal, which has no
-// result: only a trap (the process ended) can come out of it. Every guest
-// pointer is checked against the memory bounds (EFAULT); no input makes
-// the host panic.
+//	wasix_32v1
+//	  callback_signal         (name_ptr i32, name_len i32) -> ()
+//	  proc_raise              (sig i32) -> errno
+//	  thread_signal           (tid i32, sig i32) -> errno
+//	  proc_signal             (pid i32, sig i32) -> errno
+//	  proc_raise_interval     (sig i32, interval i64, repeat i32) -> errno
+//	  proc_signals_sizes_get  (count_ptr i32) -> errno
+//	  proc_signals_get        (buf_ptr i32) -> errno
+//	  thread_id               (tid_ptr i32) -> errno
+//	  proc_id                 (pid_ptr i32) -> errno
+//	  thread_sleep            (duration_ns i64) -> errno
+//
+//	wasix_64v1
+//	  callback_signal         (name_ptr i64, name_len i64) -> ()
+//	  proc_raise              (sig i32) -> errno
+//	  thread_signal           (tid i32, sig i32) -> errno
+//	  proc_signal             (pid i32, sig i32) -> errno
+//	  proc_raise_interval     (sig i32, interval i64, repeat i32) -> errno
+//	  proc_signals_sizes_get  (count_ptr i64) -> errno
+//	  proc_signals_get        (buf_ptr i64) -> errno
+//	  thread_id               (tid_ptr i64) -> errno
+//	  proc_id                 (pid_ptr i64) -> errno
+//	  thread_sleep            (duration_ns i64) -> errno
+//
+// proc_raise (sig i32) -> errno is also defined in wasi_snapshot_preview1
+// and wasi_unstable, replacing wasmtime's own, which answers ENOTSUP.
+// Every namespace, preview1 included, uses the WASIX signal numbers (the
+// Linux ones); plain preview1 numbers differ from 16 up, and the
+// reference runtime also reads them as WASIX numbers.
+//
+// Only a trap (the process ended) can come out of callback_signal. Every
+// guest pointer is checked against the memory bounds (EFAULT); no input
+// makes the host panic.
 //
 // # Registration
 //
@@ -50,7 +79,8 @@
 //
 // # Dispatch
 //
-// Signals are delivered at safe points, on the guest's goroutine: on entry
+// Signals are delivered at safe points (docs/BEHAVIOUR.md sections 4 and
+// 6), on the guest's goroutine: on entry
 // to every import here and after it queues a signal, in functions wrapped
 // with [SafePoint], in thread_sleep (which a deliverable signal interrupts,
 // returning EINTR after the handler ran), and, when the host enables it,
@@ -142,5 +172,6 @@
 // Two choices of ours where the contract was silent: SIGKILL overtakes
 // signals queued before it (as it does on Linux), and the default policy
 // drops SIGSTOP even while delivery is blocked, because POSIX does not let
-// it be blocked either.
+// it be blocked either. docs/BEHAVIOUR.md gives the reason for each row
+// (section 4.8 and its closing section on the differences from Wasmer).
 package signal
