@@ -33,6 +33,7 @@
 //	  thread_signal           (tid i32, sig i32) -> errno
 //	  proc_signal             (pid i32, sig i32) -> errno
 //	  proc_raise_interval     (sig i32, interval i64, repeat i32) -> errno
+//	  proc_raise_interval2    (sig i32, new_ptr i32, old_ptr i32) -> errno
 //	  proc_signals_sizes_get  (count_ptr i32) -> errno
 //	  proc_signals_get        (buf_ptr i32) -> errno
 //	  thread_id               (tid_ptr i32) -> errno
@@ -45,6 +46,7 @@
 //	  thread_signal           (tid i32, sig i32) -> errno
 //	  proc_signal             (pid i32, sig i32) -> errno
 //	  proc_raise_interval     (sig i32, interval i64, repeat i32) -> errno
+//	  proc_raise_interval2    (sig i32, new_ptr i64, old_ptr i64) -> errno
 //	  proc_signals_sizes_get  (count_ptr i64) -> errno
 //	  proc_signals_get        (buf_ptr i64) -> errno
 //	  thread_id               (tid_ptr i64) -> errno
