@@ -49,9 +49,14 @@ func FuzzRewrite(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	opts := wasmbin.Options{RenameToPreview1: func(name string, params, results []wasmbin.ValType) bool {
-		return name == "fd_close" || len(params)%2 == 1
-	}}
+	opts := wasmbin.Options{
+		RenameToPreview1: func(name string, params, results []wasmbin.ValType) bool {
+			return name == "fd_close" || len(params)%2 == 1
+		},
+		RenameUnstableToPreview1: func(name string, params, results []wasmbin.ValType) bool {
+			return name == "fd_write" || len(results) == 1
+		},
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		orig := bytes.Clone(in)
 		out, rep, err := wasmbin.Rewrite(in, opts)

@@ -12,7 +12,10 @@
 //     unshared, exported as "memory";
 //   - renames the module of the function imports the caller chooses from
 //     wasix_32v1 to wasi_snapshot_preview1, so that wasmtime's own WASI
-//     implements them.
+//     implements them;
+//   - likewise renames the wasi_unstable imports the caller chooses (those
+//     whose ABI is the same in both snapshots): wasmtime-go defines only
+//     wasi_snapshot_preview1.
 //
 // The imported memory is memory 0 and the defined one is memory 0 too, so no
 // instruction changes. Only the import, memory and export sections are
@@ -35,6 +38,7 @@ import (
 // Module names of the imports Rewrite renames.
 const (
 	WASIXModule    = "wasix_32v1"
+	UnstableModule = "wasi_unstable"
 	Preview1Module = "wasi_snapshot_preview1"
 )
 
@@ -49,6 +53,10 @@ type Options struct {
 	// signature, minus the ones the host implements itself. Nil renames
 	// nothing.
 	RenameToPreview1 func(name string, params, results []ValType) bool
+	// RenameUnstableToPreview1 is RenameToPreview1 for the imports of
+	// wasi_unstable: the caller answers true for the names whose
+	// signature and memory layouts are the same in both snapshots.
+	RenameUnstableToPreview1 func(name string, params, results []ValType) bool
 }
 
 // Report says what Rewrite changed. The zero Report means nothing.
@@ -57,8 +65,11 @@ type Report struct {
 	Shared         bool   // the import was shared (the defined memory is not)
 	Min, Max       uint64 // limits of that memory, in pages
 	HasMax         bool
-	Renamed        []string // names moved to wasi_snapshot_preview1, in import order
-	MemoryExported bool     // a "memory" export was added
+	Renamed        []string // names moved from wasix_32v1 to wasi_snapshot_preview1, in import order
+	// RenamedUnstable are the names moved from wasi_unstable to
+	// wasi_snapshot_preview1, in import order.
+	RenamedUnstable []string
+	MemoryExported  bool // a "memory" export was added
 }
 
 // ErrMultipleMemories is returned by Rewrite for a module that imports a
@@ -129,7 +140,11 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 		case renamed[i]:
 			newImports = appendName(newImports, Preview1Module)
 			newImports = append(newImports, im.rest...)
-			rep.Renamed = append(rep.Renamed, im.name)
+			if im.module == UnstableModule {
+				rep.RenamedUnstable = append(rep.RenamedUnstable, im.name)
+			} else {
+				rep.Renamed = append(rep.Renamed, im.name)
+			}
 		default:
 			newImports = append(newImports, im.raw...)
 		}
@@ -174,11 +189,18 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 	return out, rep, nil
 }
 
-// chooseRenames asks opts which wasix_32v1 function imports to rename,
-// decoding the type section only if there is one to ask about. The result
-// holds the indices in imports of those to rename.
+// chooseRenames asks opts which wasix_32v1 and wasi_unstable function
+// imports to rename, decoding the type section only if there is one to ask
+// about. The result holds the indices in imports of those to rename.
 func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int]bool, error) {
-	if opts.RenameToPreview1 == nil {
+	ask := map[string]func(string, []ValType, []ValType) bool{}
+	if opts.RenameToPreview1 != nil {
+		ask[WASIXModule] = opts.RenameToPreview1
+	}
+	if opts.RenameUnstableToPreview1 != nil {
+		ask[UnstableModule] = opts.RenameUnstableToPreview1
+	}
+	if len(ask) == 0 {
 		return nil, nil
 	}
 	var (
@@ -187,7 +209,8 @@ func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int
 		parsed  bool
 	)
 	for i, im := range imports {
-		if im.kind != KindFunc || im.module != WASIXModule {
+		rename := ask[im.module]
+		if im.kind != KindFunc || rename == nil {
 			continue
 		}
 		if !parsed {
@@ -203,7 +226,7 @@ func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int
 		if err != nil {
 			return nil, err
 		}
-		if opts.RenameToPreview1(im.name, ft.Params, ft.Results) {
+		if rename(im.name, ft.Params, ft.Results) {
 			renamed[i] = true
 		}
 	}
