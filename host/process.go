@@ -290,6 +290,7 @@ func (p *Process) watch(ctx context.Context, grace time.Duration) {
 func (p *Process) finish(outcome error) {
 	p.err = outcome
 	p.rt.shims.Delete(p.env)
+	p.rt.unstable.Forget(p.env)
 	p.env.Close()
 	p.handle.Close()
 	if p.group != nil {

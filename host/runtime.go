@@ -7,6 +7,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
+	"github.com/wasix-org/wasix-signals-go/internal/preview0"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
@@ -44,6 +45,8 @@ type Runtime struct {
 	shimModule *wasmtime.Module
 	shimErr    error
 	shims      sync.Map // *env.WasiEnv -> *wasmtime.Func
+
+	unstable *preview0.Imports // the wasi_unstable functions preview1 cannot serve as they are
 
 	mu      sync.Mutex
 	defined map[string]bool // "module\x00name" of every function the Linker has
@@ -91,7 +94,6 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	for name := range preview1 {
 		r.defined[signal.Preview1+"\x00"+name] = true
-		r.defined[signal.Unstable+"\x00"+name] = true
 	}
 	if err := signal.Install(r.linker); err != nil {
 		return nil, err
@@ -103,6 +105,15 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	if err := r.defineWasixImports(); err != nil {
 		return nil, err
+	}
+	// wasi_unstable: Compile renames the functions preview1 serves as they
+	// are; these four are translated (see docs/WASI-UNSTABLE.md).
+	r.unstable = preview0.New(r.engine, r.poll)
+	if err := r.unstable.Define(r.linker); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	for _, name := range preview0.Translated {
+		r.defined[signal.Unstable+"\x00"+name] = true
 	}
 	return r, nil
 }
@@ -126,8 +137,10 @@ type Module struct {
 // imported memory becomes a defined, exported one; preview1 functions that
 // wasix-libc imports under wasix_32v1 move to wasi_snapshot_preview1,
 // except the ones this host implements itself so that signals interrupt
-// them (poll_oneoff, the futexes, thread_sleep); and every import the host
-// does not implement gets a stub: NOSYS when its only result is an i32
+// them (poll_oneoff, the futexes, thread_sleep); wasi_unstable functions
+// whose ABI preview1 kept move there too (the others are translated, see
+// docs/WASI-UNSTABLE.md); and every import the host does not implement
+// gets a stub: NOSYS when its only result is an i32
 // errno, a trap naming it otherwise, each logged once at warn level when
 // first called.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
@@ -137,7 +150,10 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 			return nil, fmt.Errorf("host: module is neither wasm nor valid text format: %w", err)
 		}
 	}
-	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{RenameToPreview1: r.renameToPreview1})
+	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{
+		RenameToPreview1:         r.renameToPreview1,
+		RenameUnstableToPreview1: renameUnstable,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -157,6 +173,12 @@ func (r *Runtime) renameToPreview1(name string, params, results []wasmbin.ValTyp
 	}
 	want, ok := preview1[name]
 	return ok && want == binSignature(params, results)
+}
+
+// renameUnstable moves a wasi_unstable import to wasi_snapshot_preview1
+// when its ABI is the same in both snapshots; the others are translated.
+func renameUnstable(name string, params, results []wasmbin.ValType) bool {
+	return preview0.Renamable(name, binSignature(params, results))
 }
 
 func (r *Runtime) isDefined(module, name string) bool {

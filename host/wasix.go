@@ -113,13 +113,23 @@ func (r *Runtime) pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Va
 	if _, ok := e.Read(c, out, n*eventSize); !ok {
 		return e.FaultErrno(), nil
 	}
+	return r.poll(c, e, subs, out, neventsPtr, func() (wasix.Errno, error) {
+		// wasmtime's poll traps on misaligned records; answer instead.
+		if in%8 != 0 || out%8 != 0 || neventsPtr%4 != 0 {
+			return wasix.EINVAL, nil
+		}
+		return r.pollDescriptors(c, e, a)
+	})
+}
+
+// poll serves subscriptions already read from the guest, in the preview1
+// layout, for both snapshots (wasi_unstable's are converted first, see
+// docs/WASI-UNSTABLE.md): clocks here, anything else through descriptors.
+func (r *Runtime) poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint64, descriptors func() (wasix.Errno, error)) (wasix.Errno, error) {
+	n := uint64(len(subs)) / subscriptionSize
 	for i := uint64(0); i < n; i++ {
 		if subs[i*subscriptionSize+8] != eventClock {
-			// wasmtime's poll traps on misaligned records; answer instead.
-			if in%8 != 0 || out%8 != 0 || neventsPtr%4 != 0 {
-				return wasix.EINVAL, nil
-			}
-			return r.pollDescriptors(c, e, a)
+			return descriptors()
 		}
 	}
 	now := time.Now()
