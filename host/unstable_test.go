@@ -119,6 +119,16 @@ const unstableGuest = `(module
     ;; 48-49: poll with records out of bounds, with none
     (call $e (call $poll (i32.const 65500) (i32.const 1200) (i32.const 1) (i32.const 1300)))
     (call $e (call $poll (i32.const 1000) (i32.const 1200) (i32.const 0) (i32.const 1300)))
+    ;; 50-56: more bad arguments: huge lengths and counts, bad descriptors,
+    ;; events or their count out of bounds (clock, then descriptor)
+    (call $e (call $pstat (i32.const 3) (i32.const 0) (i32.const 100) (i32.const -1) (i32.const 384)))
+    (call $e (call $poll (i32.const 1000) (i32.const 1200) (i32.const -1) (i32.const 1300)))
+    (call $e (call $seek (i32.const 99) (i64.const 0) (i32.const 0) (i32.const 208)))
+    (call $e (call $fstat (i32.const 99) (i32.const 256)))
+    (call $e (call $poll (i32.const 1000) (i32.const 65530) (i32.const 1) (i32.const 1300)))
+    (i64.store (i32.const 1032) (i64.const 0))
+    (call $e (call $poll (i32.const 1000) (i32.const 1200) (i32.const 1) (i32.const 65534)))
+    (call $e (call $poll (i32.const 1056) (i32.const 1200) (i32.const 1) (i32.const 65534)))
     ;; write the results
     (i32.store (i32.const 3000) (i32.const 4096))
     (i32.store (i32.const 3004) (i32.shl (global.get $n) (i32.const 3)))
@@ -171,6 +181,7 @@ func TestUnstable(t *testing.T) {
 		fault = uint64(wasix.EFAULT)
 		inval = uint64(wasix.EINVAL)
 		noent = 44
+		badf  = 8
 		mask  = 0xAAAAAAAAAAAAAAAA
 	)
 	le := func(s string) uint64 {
@@ -190,6 +201,7 @@ func TestUnstable(t *testing.T) {
 		0, 1, 7, 0, 0, // one clock event, userdata 7
 		0, 1, 8, 2, // one fd_write event, userdata 8
 		fault, inval,
+		fault, fault, badf, badf, fault, fault, fault,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d results, want %d: %v", len(got), len(want), got)
