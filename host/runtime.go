@@ -113,7 +113,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	for _, name := range preview0.Translated {
-		r.defined[signal.Unstable+"\x00"+name] = true
+		r.defined[preview0.TranslatedModule+"\x00"+name] = true
 	}
 	return r, nil
 }
@@ -151,8 +151,8 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 		}
 	}
 	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{
-		RenameToPreview1:         r.renameToPreview1,
-		RenameUnstableToPreview1: renameUnstable,
+		RenameToPreview1: r.renameToPreview1,
+		RenameUnstable:   renameUnstable,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -176,9 +176,10 @@ func (r *Runtime) renameToPreview1(name string, params, results []wasmbin.ValTyp
 }
 
 // renameUnstable moves a wasi_unstable import to wasi_snapshot_preview1
-// when its ABI is the same in both snapshots; the others are translated.
-func renameUnstable(name string, params, results []wasmbin.ValType) bool {
-	return preview0.Renamable(name, binSignature(params, results))
+// when its ABI is the same in both snapshots, to the host's translation
+// otherwise; one with a wrong signature stays and gets a stub.
+func renameUnstable(name string, params, results []wasmbin.ValType) string {
+	return preview0.Target(name, binSignature(params, results))
 }
 
 func (r *Runtime) isDefined(module, name string) bool {

@@ -4,11 +4,12 @@
 //
 // Most wasi_unstable functions have exactly the ABI of their preview1
 // namesakes: those imports are renamed to wasi_snapshot_preview1 at load
-// time (Renamable, for internal/wasmbin) and cost nothing per call. Four
+// time (Target, for internal/wasmbin) and cost nothing per call. Four
 // differ in a constant or a record layout (Translated): fd_seek (whence
 // values), fd_filestat_get and path_filestat_get (filestat's nlink is 32
 // bits wide) and poll_oneoff (a clock subscription carries an identifier).
-// Imports defines those under wasi_unstable as Go functions that convert
+// Their imports move to TranslatedModule, where Imports defines them as Go
+// functions that convert
 // the arguments and results with the pure functions of this package and
 // call preview1 through a small per-process shim with a scratch memory of
 // its own; poll_oneoff hands clock waits to the host's poll (Poll), so a

@@ -5,6 +5,16 @@ import "slices"
 // Module is the import module of the first WASI snapshot.
 const Module = "wasi_unstable"
 
+// TranslatedModule is where Imports defines the Translated functions. At
+// load time their imports move there from wasi_unstable when their
+// signature is right, so that an import with a wrong signature stays in
+// wasi_unstable and gets the host's stub for unknown imports instead of
+// failing to link.
+const TranslatedModule = "wasi_unstable/translated"
+
+// Preview1Module is where the functions preview1 serves unchanged move.
+const Preview1Module = "wasi_snapshot_preview1"
+
 // Functions lists every function wasi_unstable defines, with its
 // signature: 'i' is i32, 'I' is i64, the part after ':' the result. All
 // but sock_accept (which preview1 added) exist in preview1 with the same
@@ -30,14 +40,21 @@ var Functions = map[string]string{
 // Translated lists the functions whose arguments or results differ from
 // preview1 in layout or in constants: fd_seek (whence), fd_filestat_get
 // and path_filestat_get (filestat), poll_oneoff (subscription). Imports
-// defines them. Every other function has the same ABI in both snapshots.
+// defines them, in TranslatedModule. Every other function has the same ABI
+// in both snapshots.
 var Translated = []string{"fd_seek", "fd_filestat_get", "path_filestat_get", "poll_oneoff"}
 
-// Renamable reports whether an import wasi_unstable.NAME with signature
-// sig (in the notation of Functions) can be served by
-// wasi_snapshot_preview1.NAME unchanged: a wasi_unstable function, with
-// its own signature, whose ABI preview1 kept.
-func Renamable(name, sig string) bool {
-	want, ok := Functions[name]
-	return ok && want == sig && !slices.Contains(Translated, name)
+// Target returns the module an import wasi_unstable.NAME with signature
+// sig (in the notation of Functions) moves to at load time:
+// Preview1Module for a function whose ABI preview1 kept, TranslatedModule
+// for a Translated one, and "" (stay) for a name wasi_unstable does not
+// define or a signature it does not give that name.
+func Target(name, sig string) string {
+	if want, ok := Functions[name]; !ok || want != sig {
+		return ""
+	}
+	if slices.Contains(Translated, name) {
+		return TranslatedModule
+	}
+	return Preview1Module
 }

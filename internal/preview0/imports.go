@@ -42,8 +42,8 @@ func New(engine *wasmtime.Engine, poll Poll) *Imports {
 	return &Imports{engine: engine, poll: poll}
 }
 
-// Define defines every Translated function in module wasi_unstable of l,
-// replacing any definition there (it enables shadowing). Each call finds
+// Define defines every Translated function in module TranslatedModule of
+// l, replacing any definition there (it enables shadowing). Each call finds
 // its process with env.Lookup, so every Store needs a WasiEnv and WASI
 // (Store.SetWasi).
 func (im *Imports) Define(l *wasmtime.Linker) error {
@@ -63,7 +63,7 @@ func (im *Imports) Define(l *wasmtime.Linker) error {
 	for _, d := range defs {
 		name, fn := d.name, d.fn
 		ty := wasmtime.NewFuncType(d.params, []*wasmtime.ValType{i32})
-		err := l.FuncNew(Module, name, ty, func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+		err := l.FuncNew(TranslatedModule, name, ty, func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 			e := env.Lookup(c)
 			if e == nil {
 				return nil, wasmtime.NewTrap("wasix: " + Module + "." + name + ": this store has no WasiEnv")
@@ -75,7 +75,7 @@ func (im *Imports) Define(l *wasmtime.Linker) error {
 			return []wasmtime.Val{wasmtime.ValI32(int32(errno))}, nil
 		})
 		if err != nil {
-			return fmt.Errorf("preview0: define %s.%s: %w", Module, name, err)
+			return fmt.Errorf("preview0: define %s.%s: %w", TranslatedModule, name, err)
 		}
 	}
 	return nil

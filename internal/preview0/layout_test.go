@@ -201,25 +201,31 @@ func TestSubscriptions(t *testing.T) {
 	}
 }
 
-func TestRenamable(t *testing.T) {
+func TestTarget(t *testing.T) {
+	const (
+		p1    = preview0.Preview1Module
+		trans = preview0.TranslatedModule
+	)
 	tests := []struct {
 		name, sig string
-		want      bool
+		want      string
 	}{
-		{"fd_write", "iiii:i", true},
-		{"fd_write", "iii:i", false},
-		{"proc_exit", "i:", true},
-		{"args_get", "ii:i", true},
-		{"fd_seek", "iIii:i", false},
-		{"fd_filestat_get", "ii:i", false},
-		{"path_filestat_get", "iiiii:i", false},
-		{"poll_oneoff", "iiii:i", false},
-		{"sock_accept", "iii:i", false}, // preview1 only
-		{"thread_spawn", "i:i", false},
+		{"fd_write", "iiii:i", p1},
+		{"fd_write", "iii:i", ""},
+		{"proc_exit", "i:", p1},
+		{"args_get", "ii:i", p1},
+		{"fd_seek", "iIii:i", trans},
+		{"fd_seek", "iiii:i", ""},
+		{"fd_filestat_get", "ii:i", trans},
+		{"path_filestat_get", "iiiii:i", trans},
+		{"poll_oneoff", "iiii:i", trans},
+		{"poll_oneoff", "iiii:", ""},
+		{"sock_accept", "iii:i", ""}, // preview1 only
+		{"thread_spawn", "i:i", ""},
 	}
 	for _, tt := range tests {
-		if got := preview0.Renamable(tt.name, tt.sig); got != tt.want {
-			t.Errorf("Renamable(%q, %q) = %v, want %v", tt.name, tt.sig, got, tt.want)
+		if got := preview0.Target(tt.name, tt.sig); got != tt.want {
+			t.Errorf("Target(%q, %q) = %q, want %q", tt.name, tt.sig, got, tt.want)
 		}
 	}
 	for _, name := range preview0.Translated {

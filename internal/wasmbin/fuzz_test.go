@@ -53,8 +53,14 @@ func FuzzRewrite(f *testing.F) {
 		RenameToPreview1: func(name string, params, results []wasmbin.ValType) bool {
 			return name == "fd_close" || len(params)%2 == 1
 		},
-		RenameUnstableToPreview1: func(name string, params, results []wasmbin.ValType) bool {
-			return name == "fd_write" || len(results) == 1
+		RenameUnstable: func(name string, params, results []wasmbin.ValType) string {
+			switch {
+			case name == "fd_write":
+				return "wasi_snapshot_preview1"
+			case len(results) == 1:
+				return "elsewhere"
+			}
+			return ""
 		},
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {

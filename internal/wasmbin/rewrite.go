@@ -13,9 +13,9 @@
 //   - renames the module of the function imports the caller chooses from
 //     wasix_32v1 to wasi_snapshot_preview1, so that wasmtime's own WASI
 //     implements them;
-//   - likewise renames the wasi_unstable imports the caller chooses (those
-//     whose ABI is the same in both snapshots): wasmtime-go defines only
-//     wasi_snapshot_preview1.
+//   - likewise moves the wasi_unstable imports the caller chooses to the
+//     module the caller names (wasmtime-go defines only
+//     wasi_snapshot_preview1).
 //
 // The imported memory is memory 0 and the defined one is memory 0 too, so no
 // instruction changes. Only the import, memory and export sections are
@@ -53,10 +53,12 @@ type Options struct {
 	// signature, minus the ones the host implements itself. Nil renames
 	// nothing.
 	RenameToPreview1 func(name string, params, results []ValType) bool
-	// RenameUnstableToPreview1 is RenameToPreview1 for the imports of
-	// wasi_unstable: the caller answers true for the names whose
-	// signature and memory layouts are the same in both snapshots.
-	RenameUnstableToPreview1 func(name string, params, results []ValType) bool
+	// RenameUnstable returns the module an import wasi_unstable.NAME
+	// with the given function type moves to, or "" to leave it: the host
+	// sends the functions whose ABI preview1 kept to
+	// wasi_snapshot_preview1 and the others to its own translations. Nil
+	// renames nothing.
+	RenameUnstable func(name string, params, results []ValType) string
 }
 
 // Report says what Rewrite changed. The zero Report means nothing.
@@ -66,8 +68,8 @@ type Report struct {
 	Min, Max       uint64 // limits of that memory, in pages
 	HasMax         bool
 	Renamed        []string // names moved from wasix_32v1 to wasi_snapshot_preview1, in import order
-	// RenamedUnstable are the names moved from wasi_unstable to
-	// wasi_snapshot_preview1, in import order.
+	// RenamedUnstable are the names moved out of wasi_unstable, in
+	// import order.
 	RenamedUnstable []string
 	MemoryExported  bool // a "memory" export was added
 }
@@ -137,8 +139,8 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 		switch {
 		case i == memory:
 			continue
-		case renamed[i]:
-			newImports = appendName(newImports, Preview1Module)
+		case renamed[i] != "":
+			newImports = appendName(newImports, renamed[i])
 			newImports = append(newImports, im.rest...)
 			if im.module == UnstableModule {
 				rep.RenamedUnstable = append(rep.RenamedUnstable, im.name)
@@ -191,20 +193,26 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 
 // chooseRenames asks opts which wasix_32v1 and wasi_unstable function
 // imports to rename, decoding the type section only if there is one to ask
-// about. The result holds the indices in imports of those to rename.
-func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int]bool, error) {
-	ask := map[string]func(string, []ValType, []ValType) bool{}
+// about. The result maps the indices in imports of those to rename to
+// their new module.
+func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int]string, error) {
+	ask := map[string]func(string, []ValType, []ValType) string{}
 	if opts.RenameToPreview1 != nil {
-		ask[WASIXModule] = opts.RenameToPreview1
+		ask[WASIXModule] = func(name string, params, results []ValType) string {
+			if opts.RenameToPreview1(name, params, results) {
+				return Preview1Module
+			}
+			return ""
+		}
 	}
-	if opts.RenameUnstableToPreview1 != nil {
-		ask[UnstableModule] = opts.RenameUnstableToPreview1
+	if opts.RenameUnstable != nil {
+		ask[UnstableModule] = opts.RenameUnstable
 	}
 	if len(ask) == 0 {
 		return nil, nil
 	}
 	var (
-		renamed = make(map[int]bool)
+		renamed = make(map[int]string)
 		types   []*FuncType
 		parsed  bool
 	)
@@ -226,8 +234,8 @@ func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int
 		if err != nil {
 			return nil, err
 		}
-		if rename(im.name, ft.Params, ft.Results) {
-			renamed[i] = true
+		if to := rename(im.name, ft.Params, ft.Results); to != "" && to != im.module {
+			renamed[i] = to
 		}
 	}
 	return renamed, nil

@@ -234,7 +234,7 @@ func TestRewrite(t *testing.T) {
 			exports: []string{},
 		},
 		{
-			name: "wasi_unstable imports are asked about separately",
+			name: "wasi_unstable imports move where the caller says",
 			in: wat(t, `(module
 				(import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
 				(import "wasix_32v1" "fd_close" (func (param i32) (result i32)))
@@ -242,17 +242,23 @@ func TestRewrite(t *testing.T) {
 				(import "wasi_unstable" "fd_close" (func (param i32) (result i32))))`),
 			opts: wasmbin.Options{
 				RenameToPreview1: renamePreview1,
-				RenameUnstableToPreview1: func(name string, params, results []wasmbin.ValType) bool {
-					return name != "fd_seek" && renamePreview1(name, params, results)
+				RenameUnstable: func(name string, params, results []wasmbin.ValType) string {
+					switch {
+					case name == "fd_seek":
+						return "translated"
+					case renamePreview1(name, params, results):
+						return "wasi_snapshot_preview1"
+					}
+					return ""
 				},
 			},
-			want:     wasmbin.Report{Renamed: []string{"fd_close"}, RenamedUnstable: []string{"fd_write", "fd_close"}},
+			want:     wasmbin.Report{Renamed: []string{"fd_close"}, RenamedUnstable: []string{"fd_write", "fd_seek", "fd_close"}},
 			sections: []string{"type", "import"},
 			imports: []wasmbin.Import{
 				{Module: "wasi_snapshot_preview1", Name: "fd_write", Kind: wasmbin.KindFunc, Func: fdWrite},
 				{Module: "wasi_snapshot_preview1", Name: "fd_close", Kind: wasmbin.KindFunc,
 					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
-				{Module: "wasi_unstable", Name: "fd_seek", Kind: wasmbin.KindFunc,
+				{Module: "translated", Name: "fd_seek", Kind: wasmbin.KindFunc,
 					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32, wasmbin.I64, wasmbin.I32, wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
 				{Module: "wasi_snapshot_preview1", Name: "fd_close", Kind: wasmbin.KindFunc,
 					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
