@@ -140,9 +140,8 @@ type Module struct {
 // them (poll_oneoff, the futexes, thread_sleep); wasi_unstable functions
 // whose ABI preview1 kept move there too (the others are translated, see
 // docs/WASI-UNSTABLE.md); and every import the host does not implement
-// gets a stub: NOSYS when its only result is an i32
-// errno, a trap naming it otherwise, each logged once at warn level when
-// first called.
+// gets a stub: NOSYS when its only result is an i32 errno, a trap naming it
+// otherwise, each logged once at warn level when first called.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
