@@ -405,6 +405,7 @@ func (p *Process) finish(outcome error) {
 		p.table.Close()
 	}
 	fd.Forget(p.env)
+	p.rt.unstable.Forget(p.env)
 	p.env.Close()
 	p.handle.Close()
 	// The guest's memory and code go now rather than at some later GC:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
+	"github.com/wasix-org/wasix-signals-go/internal/preview0"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
@@ -55,6 +56,8 @@ type Runtime struct {
 	// linkerMu keeps Close from freeing the Linker under a Compile.
 	linkerMu     sync.RWMutex
 	linkerClosed bool
+
+	unstable *preview0.Imports // the wasi_unstable functions preview1 cannot serve as they are
 }
 
 // importName is an import's module and name. A struct, not a joined
@@ -107,7 +110,6 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	for name := range preview1 {
 		r.defined[importName{signal.Preview1, name}] = true
-		r.defined[importName{signal.Unstable, name}] = true
 	}
 	if err := signal.Install(r.linker); err != nil {
 		return nil, err
@@ -127,6 +129,15 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	if err := r.defineWasixImports(); err != nil {
 		return nil, err
+	}
+	// wasi_unstable: Compile renames the functions preview1 serves as they
+	// are; these four are translated (see docs/WASI-UNSTABLE.md).
+	r.unstable = preview0.New(r.engine, fd.Poll)
+	if err := r.unstable.Define(r.linker); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	for _, name := range preview0.Translated {
+		r.defined[importName{preview0.TranslatedModule, name}] = true
 	}
 	return r, nil
 }
@@ -198,7 +209,8 @@ type Module struct {
 // naming it otherwise, each logged once per process at warn level when
 // first called. Stubs live in the program's own Store: Compile never
 // changes the shared Linker, so one program's imports cannot change how
-// another links.
+// another links. wasi_unstable functions whose ABI preview1 kept move to
+// preview1 too; the others are translated (docs/WASI-UNSTABLE.md).
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
@@ -206,7 +218,10 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 			return nil, fmt.Errorf("host: module is neither wasm nor valid text format: %w", err)
 		}
 	}
-	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{RenameToPreview1: r.renameToPreview1})
+	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{
+		RenameToPreview1: r.renameToPreview1,
+		RenameUnstable:   renameUnstable,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -244,6 +259,13 @@ func (r *Runtime) renameToPreview1(name string, params, results []wasmbin.ValTyp
 	}
 	want, ok := preview1[name]
 	return ok && want == binSignature(params, results)
+}
+
+// renameUnstable moves a wasi_unstable import to wasi_snapshot_preview1
+// when its ABI is the same in both snapshots, to the host's translation
+// otherwise; one with a wrong signature stays and gets a stub.
+func renameUnstable(name string, params, results []wasmbin.ValType) string {
+	return preview0.Target(name, binSignature(params, results))
 }
 
 // instantiate instantiates m in p's store. A module whose imports are all

@@ -49,9 +49,20 @@ func FuzzRewrite(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	opts := wasmbin.Options{RenameToPreview1: func(name string, params, results []wasmbin.ValType) bool {
-		return name == "fd_close" || len(params)%2 == 1
-	}}
+	opts := wasmbin.Options{
+		RenameToPreview1: func(name string, params, results []wasmbin.ValType) bool {
+			return name == "fd_close" || len(params)%2 == 1
+		},
+		RenameUnstable: func(name string, params, results []wasmbin.ValType) string {
+			switch {
+			case name == "fd_write":
+				return "wasi_snapshot_preview1"
+			case len(results) == 1:
+				return "elsewhere"
+			}
+			return ""
+		},
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		orig := bytes.Clone(in)
 		out, rep, err := wasmbin.Rewrite(in, opts)

@@ -12,7 +12,10 @@
 //     unshared, exported as "memory";
 //   - renames the module of the function imports the caller chooses from
 //     wasix_32v1 to wasi_snapshot_preview1, so that wasmtime's own WASI
-//     implements them.
+//     implements them;
+//   - likewise moves the wasi_unstable imports the caller chooses to the
+//     module the caller names (wasmtime-go defines only
+//     wasi_snapshot_preview1).
 //
 // The imported memory is memory 0 and the defined one is memory 0 too, so no
 // instruction changes. Only the import, memory and export sections are
@@ -35,6 +38,7 @@ import (
 // Module names of the imports Rewrite renames.
 const (
 	WASIXModule    = "wasix_32v1"
+	UnstableModule = "wasi_unstable"
 	Preview1Module = "wasi_snapshot_preview1"
 )
 
@@ -49,6 +53,12 @@ type Options struct {
 	// signature, minus the ones the host implements itself. Nil renames
 	// nothing.
 	RenameToPreview1 func(name string, params, results []ValType) bool
+	// RenameUnstable returns the module an import wasi_unstable.NAME
+	// with the given function type moves to, or "" to leave it: the host
+	// sends the functions whose ABI preview1 kept to
+	// wasi_snapshot_preview1 and the others to its own translations. Nil
+	// renames nothing.
+	RenameUnstable func(name string, params, results []ValType) string
 }
 
 // Report says what Rewrite changed. The zero Report means nothing.
@@ -57,8 +67,11 @@ type Report struct {
 	Shared         bool   // the import was shared (the defined memory is not)
 	Min, Max       uint64 // limits of that memory, in pages
 	HasMax         bool
-	Renamed        []string // names moved to wasi_snapshot_preview1, in import order
-	MemoryExported bool     // a "memory" export was added
+	Renamed        []string // names moved from wasix_32v1 to wasi_snapshot_preview1, in import order
+	// RenamedUnstable are the names moved out of wasi_unstable, in
+	// import order.
+	RenamedUnstable []string
+	MemoryExported  bool // a "memory" export was added
 }
 
 // ErrMultipleMemories is returned by Rewrite for a module that imports a
@@ -126,10 +139,14 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 		switch {
 		case i == memory:
 			continue
-		case renamed[i]:
-			newImports = appendName(newImports, Preview1Module)
+		case renamed[i] != "":
+			newImports = appendName(newImports, renamed[i])
 			newImports = append(newImports, im.rest...)
-			rep.Renamed = append(rep.Renamed, im.name)
+			if im.module == UnstableModule {
+				rep.RenamedUnstable = append(rep.RenamedUnstable, im.name)
+			} else {
+				rep.Renamed = append(rep.Renamed, im.name)
+			}
 		default:
 			newImports = append(newImports, im.raw...)
 		}
@@ -174,20 +191,34 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 	return out, rep, nil
 }
 
-// chooseRenames asks opts which wasix_32v1 function imports to rename,
-// decoding the type section only if there is one to ask about. The result
-// holds the indices in imports of those to rename.
-func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int]bool, error) {
-	if opts.RenameToPreview1 == nil {
+// chooseRenames asks opts which wasix_32v1 and wasi_unstable function
+// imports to rename, decoding the type section only if there is one to ask
+// about. The result maps the indices in imports of those to rename to
+// their new module.
+func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int]string, error) {
+	ask := map[string]func(string, []ValType, []ValType) string{}
+	if opts.RenameToPreview1 != nil {
+		ask[WASIXModule] = func(name string, params, results []ValType) string {
+			if opts.RenameToPreview1(name, params, results) {
+				return Preview1Module
+			}
+			return ""
+		}
+	}
+	if opts.RenameUnstable != nil {
+		ask[UnstableModule] = opts.RenameUnstable
+	}
+	if len(ask) == 0 {
 		return nil, nil
 	}
 	var (
-		renamed = make(map[int]bool)
+		renamed = make(map[int]string)
 		types   []*FuncType
 		parsed  bool
 	)
 	for i, im := range imports {
-		if im.kind != KindFunc || im.module != WASIXModule {
+		rename := ask[im.module]
+		if im.kind != KindFunc || rename == nil {
 			continue
 		}
 		if !parsed {
@@ -203,8 +234,8 @@ func chooseRenames(secs []section, imports []importEntry, opts Options) (map[int
 		if err != nil {
 			return nil, err
 		}
-		if opts.RenameToPreview1(im.name, ft.Params, ft.Results) {
-			renamed[i] = true
+		if to := rename(im.name, ft.Params, ft.Results); to != "" && to != im.module {
+			renamed[i] = to
 		}
 	}
 	return renamed, nil

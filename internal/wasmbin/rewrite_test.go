@@ -234,6 +234,49 @@ func TestRewrite(t *testing.T) {
 			exports: []string{},
 		},
 		{
+			name: "wasi_unstable imports move where the caller says",
+			in: wat(t, `(module
+				(import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+				(import "wasix_32v1" "fd_close" (func (param i32) (result i32)))
+				(import "wasi_unstable" "fd_seek" (func (param i32 i64 i32 i32) (result i32)))
+				(import "wasi_unstable" "fd_close" (func (param i32) (result i32))))`),
+			opts: wasmbin.Options{
+				RenameToPreview1: renamePreview1,
+				RenameUnstable: func(name string, params, results []wasmbin.ValType) string {
+					switch {
+					case name == "fd_seek":
+						return "translated"
+					case renamePreview1(name, params, results):
+						return "wasi_snapshot_preview1"
+					}
+					return ""
+				},
+			},
+			want:     wasmbin.Report{Renamed: []string{"fd_close"}, RenamedUnstable: []string{"fd_write", "fd_seek", "fd_close"}},
+			sections: []string{"type", "import"},
+			imports: []wasmbin.Import{
+				{Module: "wasi_snapshot_preview1", Name: "fd_write", Kind: wasmbin.KindFunc, Func: fdWrite},
+				{Module: "wasi_snapshot_preview1", Name: "fd_close", Kind: wasmbin.KindFunc,
+					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
+				{Module: "translated", Name: "fd_seek", Kind: wasmbin.KindFunc,
+					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32, wasmbin.I64, wasmbin.I32, wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
+				{Module: "wasi_snapshot_preview1", Name: "fd_close", Kind: wasmbin.KindFunc,
+					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
+			},
+			exports: []string{},
+		},
+		{
+			name:     "wasi_unstable imports stay without the option",
+			in:       wat(t, `(module (import "wasi_unstable" "fd_close" (func (param i32) (result i32))))`),
+			opts:     rename,
+			want:     wasmbin.Report{},
+			sections: []string{"type", "import"},
+			imports: []wasmbin.Import{
+				{Module: "wasi_unstable", Name: "fd_close", Kind: wasmbin.KindFunc,
+					Func: &wasmbin.FuncType{Params: []wasmbin.ValType{wasmbin.I32}, Results: []wasmbin.ValType{wasmbin.I32}}},
+			},
+		},
+		{
 			name: "type indices count every type of a recursion group",
 			in: wat(t, `(module
 				(rec (type (struct (field i8))) (type (array (mut i16))))

@@ -22,11 +22,7 @@ const (
 	eventHangup      = 1
 )
 
-// pollOneoff is poll_oneoff(in, out, nsubscriptions, nevents). Clocks and
-// owned descriptors are waited on here, interruptibly: a delivered signal
-// ends the wait with EINTR and no events. A subscription on any other
-// descriptor sends the whole call to wasmtime's own poll_oneoff, whose
-// wait no signal interrupts (the signal arrives when it returns).
+// pollOneoff is poll_oneoff(in, out, nsubscriptions, nevents): see Poll.
 func (ly *layer) pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	in, out, n, neventsPtr := u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3])
 	if n == 0 {
@@ -39,6 +35,31 @@ func (ly *layer) pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val
 	subs = append([]byte(nil), subs...)
 	if _, ok := e.Read(c, out, n*eventSize); !ok {
 		return e.FaultErrno(), nil
+	}
+	return Poll(c, e, subs, out, neventsPtr, func() (wasix.Errno, error) {
+		// wasmtime's poll traps on misaligned records; answer instead.
+		if in%8 != 0 || out%8 != 0 || neventsPtr%4 != 0 {
+			return wasix.EINVAL, nil
+		}
+		errno, err := forward(c, e, ly.engine, "poll_oneoff", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32())
+		if err != nil {
+			return 0, err
+		}
+		return errno, e.ProcessSignals(c)
+	})
+}
+
+// Poll serves poll_oneoff for subscriptions already read from the guest,
+// in the preview1 layout (wasi_unstable's are converted first). Clocks and
+// owned descriptors are waited on here, interruptibly: a delivered signal
+// ends the wait with EINTR and no events. A subscription on any other
+// descriptor hands the whole call to descriptors (wasmtime's own
+// poll_oneoff), whose wait no signal interrupts: the signal arrives when it
+// returns. Events go to out in guest memory, their count to neventsPtr.
+func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint64, descriptors func() (wasix.Errno, error)) (wasix.Errno, error) {
+	n := uint64(len(subs)) / subscriptionSize
+	if n == 0 {
+		return wasix.EINVAL, nil
 	}
 	t := Lookup(e)
 	var fds []unix.PollFd
@@ -54,18 +75,10 @@ func (ly *layer) pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val
 			f = t.get(int32(binary.LittleEndian.Uint32(s[16:])))
 		}
 		if f == nil {
-			// wasmtime's poll traps on misaligned records; answer instead.
-			if in%8 != 0 || out%8 != 0 || neventsPtr%4 != 0 {
-				return wasix.EINVAL, nil
-			}
 			if err := e.ProcessSignals(c); err != nil {
 				return 0, err
 			}
-			errno, err := forward(c, e, ly.engine, "poll_oneoff", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32())
-			if err != nil {
-				return 0, err
-			}
-			return errno, e.ProcessSignals(c)
+			return descriptors()
 		}
 		ev := int16(unix.POLLIN)
 		if tag == eventFdWrite {
