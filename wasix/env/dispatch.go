@@ -229,6 +229,9 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 		case stepExit:
 			return exit
 		}
+		if e.logEnabled(slog.LevelDebug) {
+			e.log.Debug("signal delivered to the handler", "signal", sig.String())
+		}
 		// The mutex is not held here: the handler may re-enter any import.
 		if err := e.call(store, h, sig); err != nil {
 			return e.handlerFailed(sig, err)
