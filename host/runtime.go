@@ -129,7 +129,9 @@ type Module struct {
 // them (poll_oneoff, the futexes, thread_sleep); and every import the host
 // does not implement gets a stub: NOSYS when its only result is an i32
 // errno, a trap naming it otherwise, each logged once at warn level when
-// first called.
+// first called. A module built for the exception-handling proposal fails
+// with an error that says so (errors.Is wasmbin.ErrExceptionHandling); the
+// offsets in other compile errors are those of wasm as given.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
@@ -137,13 +139,17 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 			return nil, fmt.Errorf("host: module is neither wasm nor valid text format: %w", err)
 		}
 	}
+	if err := wasmbin.Unsupported(wasm); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
 	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{RenameToPreview1: r.renameToPreview1})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	m, err := wasmtime.NewModule(r.engine, out)
 	if err != nil {
-		return nil, fmt.Errorf("host: compile: %w", err)
+		// Offsets in the user's file, not in the rewritten bytes.
+		return nil, fmt.Errorf("host: compile: %w", report.CompileError(err))
 	}
 	if err := r.defineMissing(m); err != nil {
 		return nil, err

@@ -59,6 +59,9 @@ type Report struct {
 	HasMax         bool
 	Renamed        []string // names moved to wasi_snapshot_preview1, in import order
 	MemoryExported bool     // a "memory" export was added
+	// Offsets maps offsets in the output back to the input; nil when
+	// nothing changed.
+	Offsets OffsetMap
 }
 
 // ErrMultipleMemories is returned by Rewrite for a module that imports a
@@ -169,6 +172,9 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 	}
 	out := append(make([]byte, 0, headerLen+size), wasm[:headerLen]...)
 	for _, s := range secs {
+		if len(s.raw) > 0 {
+			rep.Offsets = append(rep.Offsets, Span{Out: len(out), In: s.start, Len: len(s.raw), Copied: !s.rebuilt})
+		}
 		out = append(out, s.raw...)
 	}
 	return out, rep, nil
@@ -235,8 +241,15 @@ func putSection(secs []section, id byte, content []byte) ([]section, error) {
 	raw := appendULEB([]byte{id}, uint64(len(content)))
 	raw = append(raw, content...)
 	if i := findSection(secs, id); i >= 0 {
-		secs[i].raw = raw
+		secs[i].raw, secs[i].rebuilt = raw, true
 		return secs, nil
 	}
-	return slices.Insert(secs, insertionPoint(secs, id), section{id: id, raw: raw}), nil
+	at := insertionPoint(secs, id)
+	start := headerLen
+	if at < len(secs) {
+		start = secs[at].start
+	} else if at > 0 {
+		start = secs[at-1].start + len(secs[at-1].raw)
+	}
+	return slices.Insert(secs, at, section{id: id, raw: raw, start: start, rebuilt: true}), nil
 }
