@@ -91,3 +91,19 @@ func TestCallI32ExitStatus(t *testing.T) {
 		t.Errorf("exit status %d %v", st, ok)
 	}
 }
+
+// A trap's message comes without the NUL the C API ends it with.
+func TestCallI32TrapMessage(t *testing.T) {
+	engine := wasmtime.NewEngine()
+	wasm, _ := wasmtime.Wat2Wasm(`(module (func (export "trap") (param i32) unreachable))`)
+	module, _ := wasmtime.NewModule(engine, wasm)
+	store := wasmtime.NewStore(engine)
+	inst, err := wasmtime.NewInstance(store, module, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = fastcall.FuncOf(inst.GetFunc(store, "trap")).CallI32(unsafe.Pointer(store.Context()), 1)
+	if err == nil || !strings.Contains(err.Error(), "unreachable") || strings.ContainsRune(err.Error(), 0) {
+		t.Errorf("trap message %q: want it to name the trap, with no NUL", err)
+	}
+}
