@@ -160,7 +160,7 @@ func logAdapted(log *slog.Logger, rep *wasmbin.Report) {
 		return
 	}
 	if rep.Offsets == nil {
-		log.Debug("module loaded as is: it exports its memory and imports preview1 under its own name")
+		log.Debug("module loaded as is: nothing to adapt")
 		return
 	}
 	var attrs []any
