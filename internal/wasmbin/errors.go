@@ -92,8 +92,12 @@ func (m OffsetMap) Original(off int) (int, bool) {
 var offsetRE = regexp.MustCompile(`at offset (0x[0-9a-fA-F]+|[0-9]+)`)
 
 // wasmtimeEH are the texts of wasmtime v25's errors for the proposal's
-// instructions and types.
-var wasmtimeEH = []string{"exceptions proposal not enabled", "exceptions support is not enabled"}
+// tags, instructions (legacy and current) and exnref.
+var wasmtimeEH = []string{
+	"exceptions proposal not enabled",
+	"exceptions support is not enabled",
+	"without the exception handling feature",
+}
 
 // CompileError rewrites the error wasmtime gave for compiling the output of
 // Rewrite so that it speaks of the input: every "at offset N" is the offset

@@ -139,24 +139,36 @@ func TestCompileErrorText(t *testing.T) {
 	}
 }
 
-// A module with the proposal's instructions and no tag: wasmtime's error
-// becomes the one line.
+// Modules with the proposal's instructions or types and no tag: wasmtime's
+// error becomes the one line.
 func TestCompileErrorExceptionInstructions(t *testing.T) {
-	// try (0x06) with an empty block type, catch_all (0x19), end, end.
-	in := []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x08\x01\x06\x00\x06\x40\x19\x0b\x0b")
-	if err := wasmbin.Unsupported(in); err != nil {
-		t.Fatalf("Unsupported: %v (it has no tag)", err)
-	}
-	out, rep, err := wasmbin.Rewrite(in, wasmbin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = wasmtime.NewModule(newEngine(), out)
-	if err == nil {
-		t.Fatal("wasmtime compiled it")
-	}
-	got := rep.CompileError(err)
-	if !errors.Is(got, wasmbin.ErrExceptionHandling) || strings.Contains(got.Error(), "\n") {
-		t.Errorf("got %q, want the exception-handling error on one line", got)
+	// try (0x06) with an empty block type, catch_all (0x19), end, end: the
+	// legacy instructions, which the text format no longer writes.
+	legacy := []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x08\x01\x06\x00\x06\x40\x19\x0b\x0b")
+	for _, c := range []struct {
+		name string
+		in   []byte
+	}{
+		{"legacy try/catch_all", legacy},
+		{"try_table", wat(t, `(module (import "env" "memory" (memory 1)) (func (block $l (try_table (catch_all $l)))))`)},
+		{"exnref", wat(t, `(module (func (param exnref)))`)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := wasmbin.Unsupported(c.in); err != nil {
+				t.Fatalf("Unsupported: %v (it has no tag)", err)
+			}
+			out, rep, err := wasmbin.Rewrite(c.in, wasmbin.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = wasmtime.NewModule(newEngine(), out)
+			if err == nil {
+				t.Fatal("wasmtime compiled it")
+			}
+			got := rep.CompileError(err)
+			if !errors.Is(got, wasmbin.ErrExceptionHandling) || strings.Contains(got.Error(), "\n") {
+				t.Errorf("got %q, want the exception-handling error on one line", got)
+			}
+		})
 	}
 }
