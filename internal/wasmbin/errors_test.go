@@ -1,6 +1,7 @@
 package wasmbin_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -170,5 +171,41 @@ func TestCompileErrorExceptionInstructions(t *testing.T) {
 				t.Errorf("got %q, want the exception-handling error on one line", got)
 			}
 		})
+	}
+}
+
+// Every span of the map covers the output once, in order, and a copied one
+// holds the same bytes as the input at its offset.
+func TestRewriteOffsets(t *testing.T) {
+	for _, src := range []string{
+		`(module (import "env" "memory" (memory 1 2)) (func (export "f")) (data (i32.const 0) "x"))`,
+		`(module (import "env" "memory" (memory 1 2 shared)))`,
+		`(module (import "env" "memory" (memory 1)) (import "wasix_32v1" "random_get" (func (param i32 i32) (result i32))))`,
+		`(module (import "wasix_32v1" "random_get" (func (param i32 i32) (result i32))) (memory (export "memory") 1) (func))`,
+	} {
+		in := wat(t, src)
+		out, rep, err := wasmbin.Rewrite(in, wasmbin.Options{RenameToPreview1: renamePreview1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := 8
+		for _, s := range rep.Offsets {
+			if s.Out != at || s.In < 8 || s.In > len(in) {
+				t.Fatalf("%s: span %+v, want it at %d and inside the input", src, s, at)
+			}
+			if s.Copied && !bytes.Equal(out[s.Out:s.Out+s.Len], in[s.In:s.In+s.Len]) {
+				t.Errorf("%s: copied span %+v differs from the input", src, s)
+			}
+			at += s.Len
+		}
+		if at != len(out) {
+			t.Errorf("%s: spans end at %d, output at %d", src, at, len(out))
+		}
+		for off := range out {
+			orig, exact := rep.Offsets.Original(off)
+			if exact && out[off] != in[orig] {
+				t.Fatalf("%s: output byte %d maps to input byte %d, which differs", src, off, orig)
+			}
+		}
 	}
 }

@@ -249,7 +249,13 @@ func putSection(secs []section, id byte, content []byte) ([]section, error) {
 	if at < len(secs) {
 		start = secs[at].start
 	} else if at > 0 {
-		start = secs[at-1].start + len(secs[at-1].raw)
+		// After the last section: where it ended in the input (an
+		// inserted one has no content there, and starts where it goes).
+		prev := secs[at-1]
+		start = prev.start
+		if prev.content != nil {
+			start = prev.offset + len(prev.content)
+		}
 	}
 	return slices.Insert(secs, at, section{id: id, raw: raw, start: start, rebuilt: true}), nil
 }
