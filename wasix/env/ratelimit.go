@@ -23,6 +23,13 @@ const (
 	WarnInterval = time.Second
 )
 
+// maxReasons bounds the messages limited one by one; overflowKey is the
+// limit the messages past it share.
+const (
+	maxReasons  = 256
+	overflowKey = "\x00other messages"
+)
+
 // WarnLimit sets the rate limit of a process's warnings. The zero value is
 // WarnBurst lines, then one every WarnInterval; a negative Burst writes
 // every warning (for an embedder whose handler limits them itself).
@@ -84,10 +91,16 @@ func (h *limitHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	s := h.state
 	s.mu.Lock()
-	rs := s.reasons[r.Message]
+	key := r.Message
+	if _, ok := s.reasons[key]; !ok && len(s.reasons) >= maxReasons {
+		// Messages are meant to be constant; an embedder logging ever-new
+		// ones through Logger shares one limit for all the new ones.
+		key = overflowKey
+	}
+	rs := s.reasons[key]
 	if rs == nil {
 		rs = &reasonState{}
-		s.reasons[r.Message] = rs
+		s.reasons[key] = rs
 	}
 	switch {
 	case rs.passed < s.burst:

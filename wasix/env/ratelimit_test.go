@@ -116,3 +116,29 @@ func TestRateLimitConcurrent(t *testing.T) {
 		t.Errorf("%d lines written, want at most about %d: %q", len(rec.got), WarnBurst+1, rec.got)
 	}
 }
+
+// A logger fed ever-new messages keeps a bounded state: past maxReasons
+// messages, the new ones share one limit.
+func TestRateLimitBoundsMessages(t *testing.T) {
+	rec := &lines{}
+	h := newLimitHandler(rec, WarnLimit{Interval: time.Hour})
+	log := slog.New(h)
+	for i := range 10 * maxReasons {
+		log.Warn(fmt.Sprint("message ", i))
+	}
+	h.flush()
+	if n := len(h.state.reasons); n != maxReasons+1 {
+		t.Errorf("%d messages tracked, want %d", n, maxReasons+1)
+	}
+	total := 0
+	for _, l := range rec.got {
+		n := 0
+		if _, s, ok := strings.Cut(l, "suppressed="); ok {
+			fmt.Sscan(s, &n)
+		}
+		total += 1 + n
+	}
+	if want := maxReasons + WarnBurst + 1; len(rec.got) != want || total != 10*maxReasons {
+		t.Errorf("%d lines accounting for %d, want %d lines accounting for %d", len(rec.got), total, want, 10*maxReasons)
+	}
+}
