@@ -211,12 +211,18 @@ type Module struct {
 // changes the shared Linker, so one program's imports cannot change how
 // another links. wasi_unstable functions whose ABI preview1 kept move to
 // preview1 too; the others are translated (docs/WASI-UNSTABLE.md).
+// A module built for the exception-handling proposal fails with an error
+// that says so (errors.Is wasmbin.ErrExceptionHandling); the offsets in
+// other compile errors are those of wasm as given.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
 		if wasm, err = wasmtime.Wat2Wasm(string(wasm)); err != nil {
 			return nil, fmt.Errorf("host: module is neither wasm nor valid text format: %w", err)
 		}
+	}
+	if err := wasmbin.Unsupported(wasm); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
 	}
 	out, report, err := wasmbin.Rewrite(wasm, wasmbin.Options{
 		RenameToPreview1: r.renameToPreview1,
@@ -227,7 +233,8 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	}
 	m, err := wasmtime.NewModule(r.engine, out)
 	if err != nil {
-		return nil, fmt.Errorf("host: compile: %w", err)
+		// Offsets in the user's file, not in the rewritten bytes.
+		return nil, fmt.Errorf("host: compile: %w", report.CompileError(err))
 	}
 	mod := &Module{module: m, Report: report}
 	r.linkerMu.RLock()

@@ -8,16 +8,24 @@
 //
 //	wasix-run [flags] MODULE [ARGS...]
 //
-// MODULE is a .wasm or .wat file. The exit status is the guest's (0-255);
-// a trap prints a message and exits 134; bad usage exits 2; a module that
-// cannot be read or compiled exits 1. A second Ctrl-C while the first is
-// still pending in the guest kills it (status 137).
+// MODULE is a .wasm or .wat file, or - to read it from standard input. The
+// exit status is the guest's (0-255); a trap prints a message (with at most
+// 30 frames of its wasm backtrace) and exits 134; bad usage exits 2 with a
+// short message (--help prints the flags); a module that cannot be read or
+// compiled exits 1. A second Ctrl-C while the first is still pending in the
+// guest kills it (status 137). --version prints the versions of this
+// module and of wasmtime-go it was built from. --log-level debug says how
+// the module was adapted, each host signal forwarded, what became of each
+// signal in the guest, and why the program ended.
+//
+// Run the built binary, not `go run`: `go run` replaces the program's exit
+// status with its own and is the process a `kill $!` reaches.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,147 +34,174 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/host"
+	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-const usage = `usage: wasix-run [flags] MODULE [ARGS...]
-
-Runs the WASIX program MODULE (.wasm or .wat) with ARGS.
-
-flags:
-`
-
-func run(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wasix-run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var dirs, envs listFlag
-	fs.Var(&dirs, "dir", "preopen a directory: `HOST[::GUEST]` (repeatable)")
-	fs.Var(&envs, "env", "set an environment variable: `NAME=VALUE` (repeatable)")
-	policy := fs.String("policy", "default", "signal behaviour: `default` (POSIX) or wasmer (the reference runtime's)")
-	ignore := fs.String("ignore", "", "signals the guest starts with ignored: `SIGNAL[,SIGNAL...]`")
-	level := fs.String("log-level", "warn", "log level on stderr: error, warn, info, debug or trace")
-	grace := fs.Duration("grace", host.DefaultGrace, "time between SIGTERM and SIGKILL when the runner is told to stop")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+// run is the whole command; stdin is read only for the MODULE "-", stdout
+// only for --help and --version (the guest's streams are the process's own).
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parse(args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, helpText())
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "wasix-run: %v\n%s (see --help)\n", err, usageLine)
 		return 2
+	case o.version:
+		fmt.Fprint(stdout, versionText())
+		return 0
 	}
-	if fs.NArg() < 1 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := config(dirs, envs, *policy, *ignore, *level, *grace, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "wasix-run:", err)
-		fs.Usage()
-		return 2
-	}
+	cfg := o.cfg
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.level, ReplaceAttr: replaceAttr}))
+	log := cfg.Logger
 	// Catch the forwarded signals before anything else happens: one that
 	// arrives while the module compiles waits here for the guest instead
 	// of killing the runner. SIGTERM cancels the run: the guest gets
 	// SIGTERM, then SIGKILL if it still runs after the grace period.
-	forwarded := make(chan os.Signal, 16)
-	signal.Notify(forwarded, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+	caught := make(chan os.Signal, 16)
+	signal.Notify(caught, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
-	defer signal.Stop(forwarded)
-	cfg.Signals = forwarded
+	defer signal.Stop(caught)
+	cfg.Signals = caught
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		cfg.Signals = tee(caught, log)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	path := fs.Arg(0)
-	wasm, err := os.ReadFile(path)
+
+	name, wasm, err := load(o.module, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "wasix-run:", err)
 		return 1
 	}
-	rt, err := host.NewRuntime(host.Options{Logger: cfg.Logger})
+	rt, err := host.NewRuntime(host.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "wasix-run:", err)
 		return 1
 	}
 	m, err := rt.Compile(wasm)
 	if err != nil {
-		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", path, err)
+		var eh *wasmbin.ExceptionHandlingError
+		if errors.As(err, &eh) {
+			// One line, without the layers' prefixes.
+			err = errors.New(strings.TrimPrefix(eh.Error(), "wasmbin: "))
+		}
+		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", name, err)
 		return 1
 	}
-	cfg.Args = append([]string{filepath.Base(path)}, fs.Args()[1:]...)
+	logAdapted(log, m.Report)
+	cfg.Args = append([]string{filepath.Base(o.module)}, o.args...)
 	p, err := rt.Start(ctx, m, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", path, err)
+		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", name, trimBacktrace(err.Error(), m.Report.Offsets))
 		return 1
 	}
 	outcome := p.Wait()
 	code := host.ExitCode(outcome)
+	logEnd(log, p, outcome, code)
 	var exit *wasix.ExitError
-	if outcome != nil && !errors.As(outcome, &exit) {
-		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", path, outcome)
+	var stuck *host.StuckError
+	if outcome != nil && (!errors.As(outcome, &exit) || errors.As(outcome, &stuck)) {
+		fmt.Fprintf(stderr, "wasix-run: %s: %s\n", name, trimBacktrace(outcome.Error(), m.Report.Offsets))
 	}
 	return code
 }
 
-func config(dirs, envs listFlag, policy, ignore, level string, grace time.Duration, stderr io.Writer) (host.Config, error) {
-	var cfg host.Config
-	var err error
-	if cfg.Policy, err = wasix.ParsePolicy(policy); err != nil {
-		return cfg, err
+// load reads the module: a file, or standard input for "-". A module in the
+// text format is compiled here, so that its errors name the file.
+func load(path string, stdin io.Reader) (name string, wasm []byte, err error) {
+	name = path
+	if path == "-" {
+		name = "<stdin>"
+		wasm, err = io.ReadAll(stdin)
+	} else {
+		wasm, err = os.ReadFile(path)
 	}
-	if ignore != "" {
-		for _, name := range strings.Split(ignore, ",") {
-			s, err := wasix.ParseSignal(name)
-			if err != nil {
-				return cfg, err
+	if err != nil {
+		return name, nil, err
+	}
+	if bytes.HasPrefix(wasm, []byte("\x00asm")) {
+		return name, wasm, nil
+	}
+	bin, err := wasmtime.Wat2Wasm(string(wasm))
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), "<anon>", name)
+		return name, nil, fmt.Errorf("%s: neither wasm nor valid text format: %s", name, msg)
+	}
+	return name, bin, nil
+}
+
+// tee logs each host signal the runner caught and passes it on to the
+// guest's relay.
+func tee(in <-chan os.Signal, log *slog.Logger) <-chan os.Signal {
+	out := make(chan os.Signal, cap(in))
+	go func() {
+		for s := range in {
+			if w, ok := host.FromHost(s); ok {
+				log.Debug("forwarding a host signal to the guest", "signal", w.String())
 			}
-			cfg.Ignore = append(cfg.Ignore, s)
+			out <- s
 		}
+	}()
+	return out
+}
+
+// logAdapted says at debug level how the module was changed at load time.
+func logAdapted(log *slog.Logger, rep *wasmbin.Report) {
+	if !log.Enabled(context.Background(), slog.LevelDebug) || rep == nil {
+		return
 	}
-	for _, d := range dirs {
-		hostDir, guestDir, _ := strings.Cut(d, "::")
-		if hostDir == "" {
-			return cfg, fmt.Errorf("--dir %q: empty host directory", d)
+	if rep.Offsets == nil {
+		log.Debug("module loaded as is: nothing to adapt")
+		return
+	}
+	var attrs []any
+	if rep.MemoryImported {
+		limits := fmt.Sprintf("min %d pages", rep.Min)
+		if rep.HasMax {
+			limits += fmt.Sprintf(", max %d", rep.Max)
 		}
-		cfg.Dirs = append(cfg.Dirs, host.Dir{Host: hostDir, Guest: guestDir})
+		attrs = append(attrs, "imported_memory", limits, "was_shared", rep.Shared, "memory_exported", rep.MemoryExported)
 	}
-	for _, kv := range envs {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return cfg, fmt.Errorf("--env %q: want NAME=VALUE", kv)
-		}
+	if len(rep.Renamed) > 0 {
+		attrs = append(attrs, "moved_to_preview1", strings.Join(rep.Renamed, ","))
 	}
-	cfg.Env = envs
-	var l slog.Level
-	switch level {
-	case "error":
-		l = slog.LevelError
-	case "warn":
-		l = slog.LevelWarn
-	case "info":
-		l = slog.LevelInfo
-	case "debug":
-		l = slog.LevelDebug
-	case "trace":
-		l = wasix.LevelTrace
+	log.Debug("module adapted at load time", attrs...)
+}
+
+// logEnd says at debug level why the program ended, and what became of
+// the signals it was sent.
+func logEnd(log *slog.Logger, p *host.Process, outcome error, code int) {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	c := p.Env().Counters()
+	var (
+		exit *wasix.ExitError
+		trap *wasix.HandlerTrapError
+		why  string
+	)
+	switch {
+	case outcome == nil:
+		why = "_start returned"
+	case errors.As(outcome, &exit) && exit.Signal != 0:
+		why = "terminated by " + exit.Signal.String()
+	case errors.As(outcome, &exit):
+		why = "the guest exited (proc_exit)"
+	case errors.As(outcome, &trap):
+		why = "its signal handler trapped while delivering " + trap.Signal.String()
 	default:
-		return cfg, fmt.Errorf("--log-level %q: want error, warn, info, debug or trace", level)
+		why = "it trapped"
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l, ReplaceAttr: wasix.ReplaceLevel}))
-	if grace <= 0 {
-		return cfg, fmt.Errorf("--grace %v: must be positive", grace)
-	}
-	cfg.Grace = grace
-	return cfg, nil
+	log.Debug("program ended", "why", why, "status", code, "signals_raised", c.Raised,
+		"delivered", c.Delivered, "coalesced", c.Coalesced, "ignored", c.Ignored, "pending", c.Pending)
 }

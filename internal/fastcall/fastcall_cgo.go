@@ -183,10 +183,12 @@ func cCallI32(ctx unsafe.Pointer, f handle, arg int32) (ok bool, msg string, exi
 	return false, msg, ex != 0, int32(st)
 }
 
+// takeMessage frees vec and returns its text, without the NUL that ends a
+// trap's message (wasm_trap_message counts it in the size).
 func takeMessage(vec *C.wasm_byte_vec_t) string {
 	s := C.GoStringN(vec.data, C.int(vec.size))
 	C.wasm_byte_vec_delete(vec)
-	return s
+	return strings.TrimSuffix(s, "\x00")
 }
 
 // cMemory returns the bytes of a memory.

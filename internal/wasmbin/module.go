@@ -36,7 +36,9 @@ type section struct {
 	id      byte
 	raw     []byte // id, size and content
 	content []byte
-	offset  int // of content in the module
+	offset  int  // of content in the module
+	start   int  // of the section (its id byte) in the module; where an inserted one goes
+	rebuilt bool // raw was made by Rewrite, not copied
 }
 
 func (s section) reader() *reader { return &reader{buf: s.content, base: s.offset} }
@@ -72,7 +74,7 @@ func splitSections(wasm []byte) ([]section, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := section{id: id, raw: wasm[start:r.off:r.off], content: content, offset: r.off - len(content)}
+		s := section{id: id, raw: wasm[start:r.off:r.off], content: content, offset: r.off - len(content), start: start}
 		if id == secCustom {
 			if _, err := s.reader().name(); err != nil {
 				return nil, err

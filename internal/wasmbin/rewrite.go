@@ -72,6 +72,9 @@ type Report struct {
 	// import order.
 	RenamedUnstable []string
 	MemoryExported  bool // a "memory" export was added
+	// Offsets maps offsets in the output back to the input; nil when
+	// nothing changed.
+	Offsets OffsetMap
 }
 
 // ErrMultipleMemories is returned by Rewrite for a module that imports a
@@ -186,6 +189,9 @@ func Rewrite(wasm []byte, opts Options) ([]byte, *Report, error) {
 	}
 	out := append(make([]byte, 0, headerLen+size), wasm[:headerLen]...)
 	for _, s := range secs {
+		if len(s.raw) > 0 {
+			rep.Offsets = append(rep.Offsets, Span{Out: len(out), In: s.start, Len: len(s.raw), Copied: !s.rebuilt})
+		}
 		out = append(out, s.raw...)
 	}
 	return out, rep, nil
@@ -266,8 +272,21 @@ func putSection(secs []section, id byte, content []byte) ([]section, error) {
 	raw := appendULEB([]byte{id}, uint64(len(content)))
 	raw = append(raw, content...)
 	if i := findSection(secs, id); i >= 0 {
-		secs[i].raw = raw
+		secs[i].raw, secs[i].rebuilt = raw, true
 		return secs, nil
 	}
-	return slices.Insert(secs, insertionPoint(secs, id), section{id: id, raw: raw}), nil
+	at := insertionPoint(secs, id)
+	start := headerLen
+	if at < len(secs) {
+		start = secs[at].start
+	} else if at > 0 {
+		// After the last section: where it ended in the input (an
+		// inserted one has no content there, and starts where it goes).
+		prev := secs[at-1]
+		start = prev.start
+		if prev.content != nil {
+			start = prev.offset + len(prev.content)
+		}
+	}
+	return slices.Insert(secs, at, section{id: id, raw: raw, start: start, rebuilt: true}), nil
 }

@@ -232,7 +232,7 @@ func TestUsage(t *testing.T) {
 		{"unknown flag", []string{"--bogus", wasm}, 2, []string{"bogus"}},
 		{"bad policy", []string{"--policy", "bogus", wasm, "1", "raw"}, 2, []string{"bogus"}},
 		{"bad ignore", []string{"--ignore", "FOO", wasm, "1", "raw"}, 2, []string{"FOO"}},
-		{"bad env", []string{"--env", "NOEQUALS", wasm, "1", "raw"}, 2, []string{"NOEQUALS"}},
+		{"bad env", []string{"--env", "=NONAME", wasm, "1", "raw"}, 2, []string{"=NONAME"}},
 		{"bad log level", []string{"--log-level", "loud", wasm, "1", "raw"}, 2, []string{"loud"}},
 		{"bad grace", []string{"--grace", "0s", wasm, "1", "raw"}, 2, []string{"grace"}},
 		{"flags only", []string{"--policy", "wasmer"}, 2, []string{"usage"}},

@@ -257,6 +257,9 @@ func (e *WasiEnv) processSignals(store wasmtime.Storelike) (handled bool, err er
 		case stepExit:
 			return handled, exit
 		}
+		if e.logEnabled(slog.LevelDebug) {
+			e.log.Debug("signal delivered to the handler", "signal", sig.String())
+		}
 		// The mutex is not held here: the handler may re-enter any import.
 		handled = true
 		if err := e.call(store, h, sig); err != nil {

@@ -44,6 +44,22 @@
 // [WasiEnv.Resolve], which returns the typed outcome: *wasix.ExitError,
 // *wasix.HandlerTrapError, a trap outside any handler, or nil.
 //
+// # Logging
+//
+// [Config.Logger] receives a warning for each bad argument a guest passes
+// (out-of-bounds pointers, signal numbers out of range, bad handler names),
+// debug lines saying what became of each signal (delivered to the handler,
+// coalesced, dropped, or the cause of the exit) and trace lines for every
+// registration. A guest can make every call a bad one, so the warnings of
+// each process are rate limited per message: the first [WarnBurst] lines
+// of a message are written, then at most one every [WarnInterval], with an
+// attribute suppressed=N counting the lines of that message left out since
+// the previous one written. [WasiEnv.Close] writes the last line held back
+// of each message, counted the same way, so that every warning is written
+// or counted. [Config.WarnLimit] changes the limit or turns it off. Debug
+// and trace lines are not limited, and a process that logs nothing pays
+// nothing for the limit.
+//
 // # Time
 //
 // Interval timers and sleeps use a [Clock]; [ManualClock] makes them

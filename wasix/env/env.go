@@ -40,9 +40,13 @@ type Config struct {
 	// They are what proc_signals_get reports, and they are dropped when
 	// the guest has no handler registered.
 	Ignore []wasix.Signal
-	// Logger receives warnings (bad guest input), debug lines (dropped
-	// signals) and trace lines (every registration). Nil discards.
+	// Logger receives warnings (bad guest input), debug lines (each
+	// signal delivered, coalesced or dropped) and trace lines (every
+	// registration). Nil discards. Warnings are rate limited per message
+	// (see WarnLimit); Close writes what is still held back.
 	Logger *slog.Logger
+	// WarnLimit sets that rate limit; the zero value is the default.
+	WarnLimit WarnLimit
 	// Clock drives interval timers and thread_sleep; nil is the real clock.
 	Clock Clock
 	// MinTimerInterval bounds how often a repeating interval timer fires;
@@ -72,6 +76,7 @@ type WasiEnv struct {
 	policy   wasix.Policy
 	pid      int32
 	log      *slog.Logger
+	limit    *limitHandler // under log; nil when nothing is limited
 	clock    Clock
 	ignored  uint32 // bit per signal: host disposition "ignore"
 	created  time.Time
@@ -217,6 +222,9 @@ func NewChecked(store *wasmtime.Store, cfg Config) (*WasiEnv, error) {
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	} else if cfg.WarnLimit.Burst >= 0 {
+		e.limit = newLimitHandler(e.log.Handler(), cfg.WarnLimit)
+		e.log = slog.New(e.limit)
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -339,7 +347,8 @@ func (e *WasiEnv) Policy() wasix.Policy { return e.policy }
 // Pid returns the process id.
 func (e *WasiEnv) Pid() int32 { return e.pid }
 
-// Logger returns the logger (never nil).
+// Logger returns the logger (never nil). Every warning about this process
+// should go through it: it rate limits repeated warnings per message.
 func (e *WasiEnv) Logger() *slog.Logger { return e.log }
 
 // Clock returns the clock timers and sleeps use.
@@ -427,8 +436,9 @@ func (e *WasiEnv) Alive() bool {
 	return !e.inner.closed && e.inner.exit == nil
 }
 
-// Close stops the timers and unregisters the env. Signals sent afterwards
-// get ErrClosed. Close does not close the store.
+// Close stops the timers and unregisters the env, and logs the warnings
+// the rate limit still holds back. Signals sent afterwards get ErrClosed.
+// Close does not close the store.
 //
 // Closing the env of a guest that is still running stops the guest as
 // SIGKILL would: its next safe point, wait or epoch check ends it, and
@@ -452,6 +462,9 @@ func (e *WasiEnv) Close() {
 	e.attention.Store(true)
 	e.mu.Unlock()
 	registry.CompareAndDelete(e.key, e)
+	if e.limit != nil {
+		e.limit.flush()
+	}
 	e.wakeUp()
 }
 

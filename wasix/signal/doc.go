@@ -107,8 +107,15 @@
 //
 // Nothing is lost silently: every signal raised is delivered, coalesced,
 // ignored, the cause of the exit, or still pending, and env.Counters tells
-// which. Drops are logged at debug level. A signal sent from Go after the
-// exit is refused with env.ErrExited, not dropped.
+// which. Deliveries, coalescing and drops are logged at debug level. A
+// signal sent from Go after the exit is refused with env.ErrExited, not
+// dropped.
+//
+// Every bad argument (a signal number out of range, a pointer out of
+// bounds, a handler name out of bounds or not UTF-8) is logged at warn
+// level through the process's logger, which rate limits repeated warnings
+// per message and counts what it holds back (see the env package, Logging),
+// so a guest making bad calls in a loop cannot flood the log.
 //
 // # Targets and numbers
 //

@@ -215,6 +215,10 @@ func ihNew(tb testing.TB, wat string, cfg env.Config) (*ihGuest, error) {
 	store.SetWasi(wasmtime.NewWasiConfig())
 	logs := &logRecorder{}
 	cfg.Logger = slog.New(logs)
+	if cfg.WarnLimit == (env.WarnLimit{}) {
+		// Guests are reused across calls, and each call's warning is checked.
+		cfg.WarnLimit.Burst = -1
+	}
 	g := &ihGuest{store: store, logs: logs}
 	g.env = env.New(store, cfg)
 	ihGuests.Store(g.env, g)
