@@ -268,13 +268,20 @@ func lookup(key uintptr) *WasiEnv {
 // Bind attaches the instantiated guest. Without a host-provided memory it
 // takes the instance's "memory" export. Before Bind (for example while a
 // start function runs) lookups go through the calling instance's exports.
-// When there is no such memory, MemoryError says why.
-func (e *WasiEnv) Bind(instance *wasmtime.Instance) { e.BindModule(instance, nil) }
+// When there is no such memory, MemoryError says why. A nil instance (the
+// result of an Instantiate that failed) is refused with ErrNoInstance.
+func (e *WasiEnv) Bind(instance *wasmtime.Instance) error { return e.BindModule(instance, nil) }
+
+// ErrNoInstance is Bind's answer to a nil instance.
+var ErrNoInstance = errors.New("env: Bind: no instance (did Instantiate fail?)")
 
 // BindModule is Bind for an instance of module: knowing the export names,
 // MemoryError can name a memory exported under another name than
 // "memory". module may be nil.
-func (e *WasiEnv) BindModule(instance *wasmtime.Instance, module *wasmtime.Module) {
+func (e *WasiEnv) BindModule(instance *wasmtime.Instance, module *wasmtime.Module) error {
+	if instance == nil {
+		return ErrNoInstance
+	}
 	e.instance = instance
 	e.noMemory = nil
 	if e.memory == nil {
@@ -287,6 +294,7 @@ func (e *WasiEnv) BindModule(instance *wasmtime.Instance, module *wasmtime.Modul
 	}
 	e.bindMemory()
 	clear(e.handlers)
+	return nil
 }
 
 // Errors MemoryError returns, for errors.Is.
