@@ -15,6 +15,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
+	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
 
 // DefaultGrace is how long a cancelled run has between SIGTERM and SIGKILL
@@ -135,13 +136,14 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		return nil, fmt.Errorf("host: instantiate: %w", err)
 	}
 	p.env.Bind(p.inst)
-	start := p.inst.GetFunc(store, "_start")
-	if start == nil {
+	if p.inst.GetFunc(store, "_start") == nil {
 		p.finish(nil)
 		return nil, errors.New("host: module has no _start export (not a WASI command)")
 	}
 	go func() {
-		_, err := start.Call(store)
+		// stack.Run drives setjmp/longjmp on asyncify binaries and is a
+		// plain call of _start otherwise.
+		err := stack.Run(store, p.inst, "_start")
 		p.finish(p.env.Resolve(err))
 	}()
 	return p, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
+	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
 
 // Options configure a Runtime.
@@ -104,6 +105,14 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err := r.defineWasixImports(); err != nil {
 		return nil, err
 	}
+	if err := stack.Install(r.linker); err != nil {
+		return nil, err
+	}
+	for _, ns := range []string{stack.Wasix32, stack.Wasix64} {
+		for _, name := range stack.Names() {
+			r.defined[ns+"\x00"+name] = true
+		}
+	}
 	return r, nil
 }
 
@@ -144,6 +153,11 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	m, err := wasmtime.NewModule(r.engine, out)
 	if err != nil {
 		return nil, fmt.Errorf("host: compile: %w", err)
+	}
+	// setjmp/longjmp need the asyncify exports: say so now, not at the
+	// first setjmp.
+	if _, err := stack.Uses(m); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
 	}
 	if err := r.defineMissing(m); err != nil {
 		return nil, err
