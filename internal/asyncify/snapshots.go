@@ -97,9 +97,13 @@ func (t *Table) Len() int   { return len(t.live) }
 func (t *Table) Bytes() int { return t.bytes }
 
 // Add keeps st as a new snapshot whose token the guest keeps at home, and
-// evicts old ones to stay within the limits: first the oldest whose token
-// is no longer at its home (held reports whether it is), then, if that is
-// not enough, the oldest of all. held may be nil.
+// evicts old ones to stay within the limits. The snapshots wait in a
+// queue, oldest first. Eviction first walks it once: a snapshot whose
+// token is no longer at its home (held reports whether it is) goes, since
+// the guest can reach it only through a copy of its jmp_buf; one still
+// held moves to the back. If that is not enough, the front of the queue
+// goes, whatever it is, but never the snapshot just added. held may be
+// nil.
 func (t *Table) Add(st *Stack, home uint64, held func(home uint64, tok Token) bool) *Snapshot {
 	s := &Snapshot{ID: t.next, Home: home, Stack: st, tag: t.rng.Uint64()}
 	t.next++

@@ -178,16 +178,16 @@ func (d *Driver) fail(err error) error {
 // when it does, whether it has what a Driver needs: it fails with one line
 // naming the missing asyncify exports.
 func Uses(m *wasmtime.Module) (bool, error) {
-	uses := false
+	imported := ""
 	for _, imp := range m.Imports() {
 		if imp.Name() == nil || imp.Module() != Wasix32 && imp.Module() != Wasix64 {
 			continue
 		}
-		if n := *imp.Name(); n == CheckpointName || n == RestoreName {
-			uses = true
+		if n := *imp.Name(); (n == CheckpointName || n == RestoreName) && imported == "" {
+			imported = n
 		}
 	}
-	if !uses {
+	if imported == "" {
 		return false, nil
 	}
 	var names []string
@@ -195,7 +195,7 @@ func Uses(m *wasmtime.Module) (bool, error) {
 		names = append(names, ex.Name())
 	}
 	if missing := asyncify.Missing(names); len(missing) > 0 {
-		return true, fmt.Errorf("stack: the module imports %s but lacks the asyncify export(s) %v: build it with wasm-opt --asyncify and export __stack_pointer and __data_end", CheckpointName, missing)
+		return true, fmt.Errorf("stack: the module imports %s but lacks the asyncify export(s) %v: build it with wasm-opt --asyncify and export __stack_pointer and __data_end", imported, missing)
 	}
 	return true, nil
 }

@@ -172,7 +172,7 @@ func checkpoint(c *wasmtime.Caller, e *env.WasiEnv, snapPtr uint64, retPtr int64
 		return e.FaultErrno(), nil
 	}
 	if err := d.x.StartUnwind(c); err != nil {
-		return 0, fmt.Errorf("stack: setjmp: %w", err)
+		return 0, d.fail(fmt.Errorf("stack: setjmp: %w", err))
 	}
 	e.SuspendDelivery()
 	d.state, d.home = unwinding, snapPtr
@@ -234,3 +234,8 @@ var (
 	ErrStale   = asyncify.ErrStale
 	ErrForeign = asyncify.ErrForeign
 )
+
+// ErrOverflow is wrapped by the error that ends a process whose stack does
+// not fit the free space between __data_end and __stack_pointer when
+// setjmp unwinds it (or longjmp rewinds it).
+var ErrOverflow = asyncify.ErrOverflow
