@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"unsafe"
 
@@ -88,6 +89,7 @@ type Instance struct {
 	wide                     bool // 64-bit memory: i64 globals and header
 	memory                   MemoryFunc
 	unwindSP                 uint64 // __stack_pointer when the unwind started
+	base                     uint64 // where the header goes: __data_end aligned to 16
 }
 
 // Bind finds the asyncify exports of inst. memory reads the guest memory
@@ -120,6 +122,12 @@ func Bind(store *wasmtime.Store, inst *wasmtime.Instance, memory MemoryFunc) (*I
 		return nil, fmt.Errorf("asyncify: the module lacks the export(s) %s (build it with wasm-opt --asyncify and export __stack_pointer and __data_end)", strings.Join(missing, ", "))
 	}
 	x.wide = x.sp.Type(store).Content().Kind() == wasmtime.KindI64
+	// __data_end is immutable in wasm-ld's output; read it once. A mutable
+	// one is read once too: the data segments end where they end.
+	x.base = math.MaxUint64 // an end that does not align fails every region check
+	if end := x.getGlobal(store, x.dataEnd); end <= math.MaxUint64-15 {
+		x.base = (end + 15) &^ 15
+	}
 	if x.fast {
 		x.fStartUnwind, x.fStartRewind = fastcall.FuncOf(x.startUnwind), fastcall.FuncOf(x.startRewind)
 		x.fStopUnwind, x.fStopRewind = fastcall.FuncOf(x.stopUnwind), fastcall.FuncOf(x.stopRewind)
@@ -159,7 +167,7 @@ func (x *Instance) header() uint64 {
 // region returns where the header goes and the bounds of the frame data
 // for a stack pointer sp.
 func (x *Instance) region(s wasmtime.Storelike, sp uint64) (at, start, end uint64, err error) {
-	at = (x.getGlobal(s, x.dataEnd) + 15) &^ 15
+	at = x.base
 	start = at + x.header()
 	mem := uint64(len(x.memory(s)))
 	if start < at || start > sp || sp > mem {
