@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/google/go-cmp/cmp"
 	"github.com/wasix-org/wasix-signals-go/host"
 	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
 
@@ -139,4 +143,49 @@ func TestCompileNeedsAsyncify(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("Compile: %v\nwant: %s", err, want)
 	}
+}
+
+// TestNoHandlerDuringUnwind sends signals from another goroutine while a
+// guest does setjmp/longjmp pairs (fixtures/setjmp_stress.wat): the epoch
+// callback reaches the guest everywhere, also while its stack is being
+// unwound or replayed, yet every handler runs with the stack at rest
+// (asyncify state 0) and delivery not suspended.
+func TestNoHandlerDuringUnwind(t *testing.T) {
+	rt := newRuntime(t)
+	var probes, bad atomic.Int64
+	var firstBad atomic.Value
+	err := rt.Linker().FuncNew("test", "probe", wasmtime.NewFuncType(nil, nil),
+		func(c *wasmtime.Caller, _ []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+			probes.Add(1)
+			st, err := c.GetExport("asyncify_get_state").Func().Call(c)
+			e := env.Lookup(c)
+			if err != nil || st.(int32) != 0 || e == nil || e.DeliverySuspended() {
+				bad.Add(1)
+				firstBad.CompareAndSwap(nil, fmt.Sprintf("asyncify state %v (%v), suspended %v", st, err, e != nil && e.DeliverySuspended()))
+			}
+			return nil, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := start(t, context.Background(), rt, compile(t, rt, fixture("setjmp_stress.wasm")), host.Config{Args: []string{"stress"}})
+	go func() {
+		tick := time.NewTicker(20 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-g.Done():
+				return
+			case <-tick.C:
+				_ = g.Signal(wasix.SIGUSR1)
+			}
+		}
+	}()
+	checkExit(t, g, g.wait(t), 0)
+	c := g.Env().Counters()
+	if bad.Load() != 0 || probes.Load() == 0 || uint64(probes.Load()) != c.Delivered {
+		t.Errorf("%d handler calls, %d of them with the stack in flight (first: %v); %d delivered",
+			probes.Load(), bad.Load(), firstBad.Load(), c.Delivered)
+	}
+	t.Logf("%d signals delivered during 20000 setjmp/longjmp pairs (%d raised, %d coalesced)", c.Delivered, c.Raised, c.Coalesced)
 }
