@@ -256,12 +256,11 @@ func (x *Instance) StopUnwind(s wasmtime.Storelike) (*Stack, error) {
 	return st, nil
 }
 
-// StartRewind restores the globals of st, writes its frames back (unless
-// inPlace says they are still where StopUnwind found them) and starts a
-// rewind: the caller then calls the entry point again, and the guest
-// replays its calls down to the host function that started the unwind,
-// which must call StopRewind.
-func (x *Instance) StartRewind(s wasmtime.Storelike, st *Stack, inPlace bool) error {
+// StartRewind restores the globals of st, writes its frames back and
+// starts a rewind: the caller then calls the entry point again, and the
+// guest replays its calls down to the host function that started the
+// unwind, which must call StopRewind.
+func (x *Instance) StartRewind(s wasmtime.Storelike, st *Stack) error {
 	at, start, end, err := x.region(s, st.SP)
 	if err != nil {
 		return err
@@ -278,9 +277,7 @@ func (x *Instance) StartRewind(s wasmtime.Storelike, st *Stack, inPlace bool) er
 			return fmt.Errorf("asyncify: restore %s: %w", TLSBase, err)
 		}
 	}
-	if !inPlace {
-		copy(x.memory(s)[start:], st.Data)
-	}
+	copy(x.memory(s)[start:], st.Data)
 	x.writeHeader(s, at, start+n, end)
 	if err := x.call1(s, x.startRewind, x.fStartRewind, at); err != nil {
 		return fmt.Errorf("asyncify: %s: %w", StartRewind, err)

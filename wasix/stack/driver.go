@@ -118,7 +118,7 @@ func (d *Driver) Call(entry string) error {
 				return err
 			}
 			d.e.SuspendDelivery()
-			if err := d.x.StartRewind(d.store, d.target.Stack, false); err != nil {
+			if err := d.x.StartRewind(d.store, d.target.Stack); err != nil {
 				return fmt.Errorf("stack: longjmp: %w", err)
 			}
 			d.state, d.target = rewinding, nil
@@ -152,7 +152,11 @@ func (d *Driver) checkpointed() error {
 	if !d.e.Write(d.store, d.home, tok[:]) {
 		return fmt.Errorf("stack: setjmp: jmp_buf at %#x out of bounds", d.home)
 	}
-	if err := d.x.StartRewind(d.store, st, true); err != nil {
+	// The frames are still in place, but a jmp_buf below the stack pointer
+	// (nothing legitimate lives there) would have overwritten them with
+	// the token: StartRewind writes them back, so that the rewind never
+	// replays bytes the guest chose.
+	if err := d.x.StartRewind(d.store, st); err != nil {
 		return fmt.Errorf("stack: setjmp: %w", err)
 	}
 	d.state, d.result = rewinding, 0
