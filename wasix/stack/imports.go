@@ -179,14 +179,14 @@ func checkpoint(c *wasmtime.Caller, e *env.WasiEnv, snapPtr uint64, retPtr int64
 	return wasix.ESUCCESS, nil
 }
 
-// restore is stack_restore(snapshot_ptr, val), libc's longjmp (val is
-// never 0: libc passes 1 instead). It looks the token at snapshot_ptr up
-// and leaves the guest by a trap that the Driver catches at the top, from
-// wherever the call came: a signal handler entered from an import, a wait
-// or the epoch callback included. The Driver then rewinds the snapshot and
-// its stack_checkpoint returns val. A jmp_buf that is out of bounds,
-// forged, stale (evicted) or from another process ends the process with a
-// *JumpError naming it.
+// restore is stack_restore(snapshot_ptr, val), libc's longjmp. It looks
+// the token at snapshot_ptr up and leaves the guest by a trap that the
+// Driver catches at the top, from wherever the call came: a signal handler
+// entered from an import, a wait or the epoch callback included. The
+// Driver then rewinds the snapshot and its stack_checkpoint returns val (1
+// for 0, as POSIX longjmp; libc already does that). A jmp_buf that is out
+// of bounds, forged, stale (evicted) or from another process ends the
+// process with a *JumpError naming it.
 func restore(c *wasmtime.Caller, e *env.WasiEnv, snapPtr uint64, val int64) (wasix.Errno, error) {
 	d := driverOf(e)
 	if d == nil {
@@ -202,6 +202,9 @@ func restore(c *wasmtime.Caller, e *env.WasiEnv, snapPtr uint64, val int64) (was
 	snap, err := d.table.Lookup(asyncify.Token(b))
 	if err != nil {
 		return 0, d.fail(&JumpError{Addr: snapPtr, Err: err})
+	}
+	if val == 0 {
+		val = 1 // as POSIX longjmp: setjmp never returns 0 twice
 	}
 	d.state, d.target, d.result = jumping, snap, val
 	e.BeginJump()

@@ -61,20 +61,22 @@ func (g *guest) get(name string) int32 { return g.global(name).Get(g.store).I32(
 
 func TestJumps(t *testing.T) {
 	tests := []struct {
-		name              string
-		limit, depth      int32
-		extra             int32
-		count, last       int32
-		snapshotsAtMostOf int
+		name         string
+		limit, depth int32
+		extra        int32
+		step         int32
+		count, last  int32
 	}{
-		{name: "setjmp only", limit: 0, count: 1, last: 0},
-		{name: "three longjmps", limit: 3, count: 4, last: 3},
-		{name: "from a 2000-deep recursion", limit: 3, depth: 2000, count: 4, last: 3},
-		{name: "many setjmps in between", limit: 2, extra: 5000, count: 3, last: 2},
+		{name: "setjmp only", limit: 0, step: 1, count: 1, last: 0},
+		{name: "three longjmps", limit: 3, step: 1, count: 4, last: 3},
+		{name: "from a 2000-deep recursion", limit: 3, depth: 2000, step: 1, count: 4, last: 3},
+		{name: "many setjmps in between", limit: 2, extra: 5000, step: 1, count: 3, last: 2},
+		// longjmp(buf, 0) makes setjmp return 1, as POSIX says.
+		{name: "longjmp with 0", limit: 1, step: 0, count: 2, last: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newGuest(t, map[string]int32{"limit": tt.limit, "depth": tt.depth, "extra": tt.extra})
+			g := newGuest(t, map[string]int32{"limit": tt.limit, "depth": tt.depth, "extra": tt.extra, "step": tt.step})
 			d, err := stack.NewDriver(g.env, g.inst, stack.Options{Limits: asyncify.Limits{Count: 8, Bytes: 1 << 20}})
 			if err != nil {
 				t.Fatal(err)

@@ -3,7 +3,8 @@
 ;; wasm-opt --asyncify.
 ;;
 ;; _start: r = setjmp(buf at 16); count += 1; last = r;
-;; if r < limit: longjmp(buf, r + 1). So with limit 3 it ends with count 4,
+;; if r < limit: longjmp(buf, r + step) (step is 1 unless set; it stops
+;; after 10 returns whatever happens). So with limit 3 it ends with count 4,
 ;; last 3. "deep" recursion of depth `depth` happens before each longjmp,
 ;; so that the unwound frames are many when depth is large.
 ;; "bad" (when non-zero) is stored into the jmp_buf's byte 20 before the
@@ -23,6 +24,7 @@
   (global $depth (export "depth") (mut i32) (i32.const 0))
   (global $bad (export "bad") (mut i32) (i32.const 0))
   (global $extra (export "extra") (mut i32) (i32.const 0))
+  (global $step (export "step") (mut i32) (i32.const 1))
 
   ;; setjmp: ret lives in an 8-byte slot of the shadow stack.
   (func $setjmp (param $buf i32) (result i32)
@@ -54,9 +56,9 @@
     (local.set $r (call $setjmp (i32.const 16)))
     (global.set $count (i32.add (global.get $count) (i32.const 1)))
     (global.set $last (local.get $r))
-    (if (i32.lt_s (local.get $r) (global.get $limit))
+    (if (i32.and (i32.lt_s (local.get $r) (global.get $limit)) (i32.lt_s (global.get $count) (i32.const 10)))
       (then
         (call $extras)
         (if (global.get $bad)
           (then (i32.store8 (i32.const 36) (global.get $bad)) (global.set $bad (i32.const 0))))
-        (call $deep (global.get $depth) (i32.add (local.get $r) (i32.const 1)))))))
+        (call $deep (global.get $depth) (i32.add (local.get $r) (global.get $step)))))))
