@@ -8,13 +8,15 @@
 // A binary processed with `wasm-opt --asyncify` exports
 // asyncify_start_unwind(data), asyncify_stop_unwind(),
 // asyncify_start_rewind(data) and asyncify_stop_rewind(); WASIX binaries
-// also export the globals __stack_pointer and __data_end (and __tls_base).
-// data points at {current, end} (two u32, or two u64 on a 64-bit memory):
-// unwinding pushes each frame's locals at current, upward; rewinding pops
-// them back, downward. The data goes where the reference runtime puts it,
-// at the low end of the C stack: the header at __data_end, the frames
-// after it, end at the current __stack_pointer. That space is free while
-// the guest's stack is unwound, and every bound is checked here before
+// also export the globals __stack_pointer and __data_end (and __tls_base,
+// sometimes __stack_low and __stack_high). data points at {current, end}
+// (two u32, or two u64 on a 64-bit memory): unwinding pushes each frame's
+// locals at current, upward; rewinding pops them back, downward. The data
+// goes where the reference runtime puts it, at the low end of the C stack
+// (__stack_low; else __data_end when the data lies below the stack; else
+// 0, for a stack placed first): the header there, the frames after it,
+// end at the current __stack_pointer. That space is free while the
+// guest's stack is unwound, and every bound is checked here before
 // anything is written.
 package asyncify
 
@@ -38,13 +40,17 @@ const (
 	StopRewind   = "asyncify_stop_rewind"
 	StackPointer = "__stack_pointer"
 	DataEnd      = "__data_end"
+	StackLow     = "__stack_low"
+	StackHigh    = "__stack_high"
 	TLSBase      = "__tls_base"
 )
 
-// Required lists the exports an instance must have for Bind.
-var Required = []string{StartUnwind, StopUnwind, StartRewind, StopRewind, StackPointer, DataEnd}
+// Required lists the exports an instance must have for Bind, besides
+// __data_end or __stack_low (one of them).
+var Required = []string{StartUnwind, StopUnwind, StartRewind, StopRewind, StackPointer}
 
-// Missing returns the names of Required that are not among exports.
+// Missing returns the names of Required that are not among exports, and
+// "__data_end" when neither it nor __stack_low is.
 func Missing(exports []string) []string {
 	have := make(map[string]bool, len(exports))
 	for _, n := range exports {
@@ -55,6 +61,9 @@ func Missing(exports []string) []string {
 		if !have[n] {
 			missing = append(missing, n)
 		}
+	}
+	if !have[DataEnd] && !have[StackLow] {
+		missing = append(missing, DataEnd)
 	}
 	return missing
 }
@@ -85,7 +94,7 @@ type Instance struct {
 	fStartRewind             fastcall.Func
 	fStopUnwind              fastcall.Func
 	fStopRewind              fastcall.Func
-	sp, dataEnd, tls         *wasmtime.Global
+	sp, tls                  *wasmtime.Global
 	wide                     bool // 64-bit memory: i64 globals and header
 	memory                   MemoryFunc
 	unwindSP                 uint64 // __stack_pointer when the unwind started
@@ -117,16 +126,34 @@ func Bind(store *wasmtime.Store, inst *wasmtime.Instance, memory MemoryFunc) (*I
 	}
 	x.startUnwind, x.stopUnwind = fn(StartUnwind), fn(StopUnwind)
 	x.startRewind, x.stopRewind = fn(StartRewind), fn(StopRewind)
-	x.sp, x.dataEnd, x.tls = global(StackPointer, true), global(DataEnd, true), global(TLSBase, false)
+	x.sp, x.tls = global(StackPointer, true), global(TLSBase, false)
+	low, high, dataEnd := global(StackLow, false), global(StackHigh, false), global(DataEnd, false)
+	if low == nil && dataEnd == nil {
+		missing = append(missing, DataEnd)
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("asyncify: the module lacks the export(s) %s (build it with wasm-opt --asyncify and export __stack_pointer and __data_end)", strings.Join(missing, ", "))
 	}
 	x.wide = x.sp.Type(store).Content().Kind() == wasmtime.KindI64
-	// __data_end is immutable in wasm-ld's output; read it once. A mutable
-	// one is read once too: the data segments end where they end.
-	x.base = math.MaxUint64 // an end that does not align fails every region check
-	if end := x.getGlobal(store, x.dataEnd); end <= math.MaxUint64-15 {
-		x.base = (end + 15) &^ 15
+	// The low end of the C stack, where the data goes, as the reference
+	// runtime finds it: __stack_low; else __data_end when the data lies
+	// below the stack; else 0 (wasm-ld --stack-first puts the stack at the
+	// bottom of memory). The top is __stack_high, else the stack pointer
+	// before the program runs. These are link-time constants: read once.
+	upper := x.StackPointer(store)
+	if high != nil {
+		upper = x.getGlobal(store, high)
+	}
+	var lower uint64
+	switch {
+	case low != nil:
+		lower = x.getGlobal(store, low)
+	case x.getGlobal(store, dataEnd) < upper:
+		lower = x.getGlobal(store, dataEnd)
+	}
+	x.base = math.MaxUint64 // a bound that does not align fails every region check
+	if lower <= math.MaxUint64-15 {
+		x.base = (lower + 15) &^ 15
 	}
 	if x.fast {
 		x.fStartUnwind, x.fStartRewind = fastcall.FuncOf(x.startUnwind), fastcall.FuncOf(x.startRewind)

@@ -35,6 +35,10 @@ func TestSetjmpCLI(t *testing.T) {
 		{args: []string{"setjmp_basic.wasm", "deep", "2"}, stdout: "back from depth 1000 with 41 (round 1)\n" +
 			"back from depth 1000 with 42 (round 2)\n"},
 		{args: []string{"setjmp_basic.wasm", "loop", "2000"}, stdout: "loop: 2000 pairs\n"},
+		// The stack below the data (--stack-first): the asyncify data goes at 0.
+		{args: []string{"setjmp_stackfirst.wasm", "deep", "2"}, stdout: "back from depth 1000 with 41 (round 1)\n" +
+			"back from depth 1000 with 42 (round 2)\n"},
+		{args: []string{"setjmp_stackfirst.wasm", "many", "3000"}, stdout: "many: 3000 setjmps, back to the first with 9\n"},
 		// Every setjmp is a new snapshot; the first one is still held in
 		// its jmp_buf and survives the evictions.
 		{args: []string{"setjmp_basic.wasm", "many", "3000"}, stdout: "many: 3000 setjmps, back to the first with 9\n"},

@@ -129,8 +129,9 @@ func TestOverflow(t *testing.T) {
 		// 8 bytes free above the header once setjmp took its 16: the
 		// frames do not fit.
 		{"frames overrun the free stack", 1024 + 8 + 8 + 16},
-		// The stack pointer below __data_end: no room at all.
-		{"stack pointer below the data", 512},
+		// The stack below __data_end, as wasm-ld --stack-first lays it
+		// out: the data goes at 0, and 16 bytes are too few.
+		{"stack below the data", 40},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,6 +196,15 @@ func TestUses(t *testing.T) {
 			  (func (export "asyncify_start_rewind") (param i32)) (func (export "asyncify_stop_rewind")))`,
 			uses:    true,
 			wantErr: "stack: the module imports stack_restore but lacks the asyncify export(s) [__data_end]: build it with wasm-opt --asyncify and export __stack_pointer and __data_end",
+		},
+		{
+			name: "__stack_low instead of __data_end",
+			wat: `(module (import "wasix_32v1" "stack_checkpoint" (func (param i32 i32) (result i32)))
+			  (global (export "__stack_pointer") (mut i32) (i32.const 0))
+			  (global (export "__stack_low") i32 (i32.const 0))
+			  (func (export "asyncify_start_unwind") (param i32)) (func (export "asyncify_stop_unwind"))
+			  (func (export "asyncify_start_rewind") (param i32)) (func (export "asyncify_stop_rewind")))`,
+			uses: true,
 		},
 	}
 	engine := wasmtime.NewEngine()
