@@ -173,6 +173,11 @@ func TestNoHandlerDuringUnwind(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := start(t, context.Background(), rt, compile(t, rt, fixture("setjmp_stress.wasm")), host.Config{Args: []string{"stress"}})
+	// Before the guest registers its handler a SIGUSR1 would terminate it.
+	waitCond(t, "the handler registered", func() bool {
+		_, found := g.Env().Handler()
+		return found
+	})
 	go func() {
 		tick := time.NewTicker(20 * time.Microsecond)
 		defer tick.Stop()
