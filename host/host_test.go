@@ -301,11 +301,11 @@ func TestUnknownImports(t *testing.T) {
 		t.Errorf("errno-only unknown import: got %s, want exit 52 (NOSYS)", got)
 	}
 	p, _ = start(t, context.Background(), `(module
-	  (import "wasix_32v1" "stack_checkpoint" (func $other (param i32 i32)))
+	  (import "wasix_32v1" "thread_frobnicate" (func $other (param i32 i32)))
 	  (memory (export "memory") 1)
 	  (func (export "_start") (call $other (i32.const 1) (i32.const 2))))`, host.Config{})
 	err := wait(t, p)
-	if err == nil || !strings.Contains(err.Error(), "wasix_32v1.stack_checkpoint is not implemented") {
+	if err == nil || !strings.Contains(err.Error(), "wasix_32v1.thread_frobnicate is not implemented") {
 		t.Errorf("other unknown import: got %v", err)
 	}
 	if host.ExitCode(err) != 134 {

@@ -284,29 +284,29 @@ func TestTrapNamesUnimplementedImport(t *testing.T) {
 		want      string // "" when the error must not be an UnimplementedImportError
 	}{
 		{"trap after ENOSYS", `(module
-		  (import "wasix_32v1" "stack_checkpoint" (func $cp (param i32 i32) (result i32)))
+		  (import "wasix_32v1" "thread_checkpoint_x" (func $cp (param i32 i32) (result i32)))
 		  (memory (export "memory") 1)
 		  (func (export "_start") (drop (call $cp (i32.const 0) (i32.const 8))) unreachable))`,
-			"host: after a call to unimplemented import wasix_32v1.stack_checkpoint (answered ENOSYS): "},
+			"host: after a call to unimplemented import wasix_32v1.thread_checkpoint_x (answered ENOSYS): "},
 		{"the last of two", `(module
-		  (import "wasix_32v1" "stack_checkpoint" (func $cp (param i32 i32) (result i32)))
+		  (import "wasix_32v1" "thread_checkpoint_x" (func $cp (param i32 i32) (result i32)))
 		  (import "wasix_32v1" "sock_frob" (func $f (result i32)))
 		  (memory (export "memory") 1)
 		  (func (export "_start") (drop (call $cp (i32.const 0) (i32.const 8))) (drop (call $f)) unreachable))`,
 			"host: after a call to unimplemented import wasix_32v1.sock_frob (answered ENOSYS): "},
 		{"in the start function", `(module
-		  (import "wasix_32v1" "stack_checkpoint" (func $cp (param i32 i32) (result i32)))
+		  (import "wasix_32v1" "thread_checkpoint_x" (func $cp (param i32 i32) (result i32)))
 		  (memory (export "memory") 1)
 		  (func $init (drop (call $cp (i32.const 0) (i32.const 8))) unreachable)
 		  (start $init)
 		  (func (export "_start")))`,
-			"host: instantiate: host: after a call to unimplemented import wasix_32v1.stack_checkpoint (answered ENOSYS): "},
+			"host: instantiate: host: after a call to unimplemented import wasix_32v1.thread_checkpoint_x (answered ENOSYS): "},
 		{"a trapping stub names itself", `(module
-		  (import "wasix_32v1" "stack_restore" (func $r (param i32 i64)))
+		  (import "wasix_32v1" "thread_restore_x" (func $r (param i32 i64)))
 		  (memory (export "memory") 1)
 		  (func (export "_start") (call $r (i32.const 0) (i64.const 0))))`, ""},
 		{"an exit is no trap", `(module
-		  (import "wasix_32v1" "stack_checkpoint" (func $cp (param i32 i32) (result i32)))
+		  (import "wasix_32v1" "thread_checkpoint_x" (func $cp (param i32 i32) (result i32)))
 		  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
 		  (memory (export "memory") 1)
 		  (func (export "_start") (call $exit (call $cp (i32.const 0) (i32.const 8)))))`, ""},

@@ -16,6 +16,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
+	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
 
 // DefaultGrace is how long a cancelled run has between SIGTERM and SIGKILL
@@ -173,15 +174,19 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		p.finish(nil)
 		return nil, fmt.Errorf("host: instantiate: %w", p.explain(err))
 	}
-	p.env.BindModule(p.inst, m.module)
-	start := p.inst.GetFunc(store, "_start")
-	if start == nil {
+	if err := p.env.BindModule(p.inst, m.module); err != nil {
+		p.finish(nil)
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	if p.inst.GetFunc(store, "_start") == nil {
 		p.finish(nil)
 		return nil, errors.New("host: module has no _start export (not a WASI command)")
 	}
 	go func() {
 		p.goid.Store(goroutineID())
-		_, err := start.Call(store)
+		// stack.Run drives setjmp/longjmp on asyncify binaries and is a
+		// plain call of _start otherwise.
+		err := stack.Run(store, p.inst, "_start")
 		p.finish(p.explain(p.env.Resolve(err)))
 	}()
 	return p, nil
@@ -440,7 +445,9 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // a normal end with status 0, *wasix.ExitError for an exit (by proc_exit
 // or by a signal), *wasix.HandlerTrapError for a trap in a signal handler,
 // a *StuckError (wrapping the SIGKILL exit) when a kill gave up on a guest
-// stuck in a host call, or the trap that ended it otherwise. ExitCode maps
+// stuck in a host call, a *stack.JumpError for a longjmp to a bad jmp_buf,
+// or the trap that ended it otherwise (an *UnimplementedImportError when it
+// followed an ENOSYS from a stub). ExitCode maps
 // it to a status.
 func (p *Process) Wait() error {
 	<-p.done

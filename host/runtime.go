@@ -13,6 +13,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
+	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
 
 // Options configure a Runtime.
@@ -139,6 +140,14 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	for _, name := range preview0.Translated {
 		r.defined[importName{preview0.TranslatedModule, name}] = true
 	}
+	if err := stack.Install(r.linker); err != nil {
+		return nil, err
+	}
+	for _, ns := range []string{stack.Wasix32, stack.Wasix64} {
+		for _, name := range stack.Names() {
+			r.defined[importName{ns, name}] = true
+		}
+	}
 	return r, nil
 }
 
@@ -235,6 +244,11 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if err != nil {
 		// Offsets in the user's file, not in the rewritten bytes.
 		return nil, fmt.Errorf("host: compile: %w", report.CompileError(err))
+	}
+	// setjmp/longjmp need the asyncify exports: say so now, not at the
+	// first setjmp.
+	if _, err := stack.Uses(m); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
 	}
 	mod := &Module{module: m, Report: report}
 	r.linkerMu.RLock()

@@ -5,7 +5,7 @@
 //     cgo callback, with the integer arguments unpacked in C, instead of
 //     wasmtime-go's trampoline (a global lock, a map lookup, one cgo call
 //     per argument and result, and two allocations per call).
-//   - Func.CallI32 calls a cached guest function with wasmtime_func_call,
+//   - Func.CallI32 and Func.Call0 call a cached guest function with wasmtime_func_call,
 //     instead of Func.Call, which rebuilds the function type and takes
 //     global locks on every call.
 //   - Memory.Data returns guest memory in one cgo call instead of two.
@@ -239,6 +239,15 @@ func (f Func) CallI32(ctx unsafe.Pointer, arg int32) error {
 	return &CallError{Message: msg, exited: exited, status: status}
 }
 
+// Call0 calls a guest function of type ()->(), as CallI32.
+func (f Func) Call0(ctx unsafe.Pointer) error {
+	ok, msg, exited, status := cCall0(ctx, f.h)
+	if ok {
+		return nil
+	}
+	return &CallError{Message: msg, exited: exited, status: status}
+}
+
 // MemoryOf copies m's handle.
 func MemoryOf(m *wasmtime.Memory) Memory { return Memory{*(*handle)(unsafe.Pointer(m))} }
 
@@ -305,7 +314,8 @@ func probe() (err error) {
 	  (global $g (export "g") (mut i32) (i32.const 0))
 	  (func (export "run") (result i32) (call $f (i32.const -5) (i64.const 0x10000000000) (i32.const 7)))
 	  (func (export "set") (param i32) (global.set $g (local.get 0)) (i32.store8 (i32.const 9) (local.get 0)))
-	  (func (export "trap") (param i32) unreachable))`)
+	  (func (export "trap") (param i32) unreachable)
+	  (func (export "bump") (global.set $g (i32.add (global.get $g) (i32.const 1)))))`)
 	if err != nil {
 		return err
 	}
@@ -332,6 +342,10 @@ func probe() (err error) {
 	if got := inst.GetExport(store, "g").Global().Get(store).I32(); got != 77 ||
 		len(data) != len(mem.UnsafeData(store)) || data[9] != 77 {
 		return fmt.Errorf("fastcall: probe of CallI32 or Data failed")
+	}
+	if err := FuncOf(inst.GetFunc(store, "bump")).Call0(ctx); err != nil ||
+		inst.GetExport(store, "g").Global().Get(store).I32() != 78 {
+		return fmt.Errorf("fastcall: probe of Call0 failed: %v", err)
 	}
 	var ce *CallError
 	if err := FuncOf(inst.GetFunc(store, "trap")).CallI32(ctx, 1); !errors.As(err, &ce) {

@@ -113,6 +113,14 @@ static wx_failure_t wx_call_i32(wasmtime_context_t *ctx, uint64_t store_id, size
 	return f;
 }
 
+// wx_call0 calls a ()->() function, as wx_call_i32 does.
+static wx_failure_t wx_call0(wasmtime_context_t *ctx, uint64_t store_id, size_t private_) {
+	wx_handle_t func = { store_id, private_ };
+	wx_failure_t f = { NULL, NULL };
+	f.err = wasmtime_func_call(ctx, &func, NULL, 0, NULL, 0, &f.trap);
+	return f;
+}
+
 // wx_failure describes and frees an error or trap.
 static void wx_failure(wasmtime_error_t *err, wasm_trap_t *trap, wasm_byte_vec_t *msg, int *exited, int *status) {
 	*exited = 0;
@@ -181,6 +189,18 @@ func cCallI32(ctx unsafe.Pointer, f handle, arg int32) (ok bool, msg string, exi
 		msg = strings.TrimSuffix(msg, "\x00")
 	}
 	return false, msg, ex != 0, int32(st)
+}
+
+// cCall0 calls a ()->() function, as cCallI32.
+func cCall0(ctx unsafe.Pointer, f handle) (ok bool, msg string, exited bool, status int32) {
+	r := C.wx_call0((*C.wasmtime_context_t)(ctx), C.uint64_t(f.storeID), C.size_t(f.private))
+	if r.err == nil && r.trap == nil {
+		return true, "", false, 0
+	}
+	var vec C.wasm_byte_vec_t
+	var ex, st C.int
+	C.wx_failure(r.err, r.trap, &vec, &ex, &st)
+	return false, takeMessage(&vec), ex != 0, int32(st)
 }
 
 // takeMessage frees vec and returns its text, without the NUL that ends a

@@ -112,7 +112,7 @@ func (e *WasiEnv) next() (stepKind, wasix.Signal, handler) {
 			e.drop(wasix.SIGSTOP, "SIGSTOP cannot be caught and there is no job control")
 			continue
 		}
-		if len(t.queue) == 0 || in.signalSet && !in.signal.ok() {
+		if len(t.queue) == 0 || in.signalSet && (!in.signal.ok() || in.suspended) {
 			return stepDone, 0, handler{}
 		}
 		sig := t.queue[0]
@@ -262,7 +262,10 @@ func (e *WasiEnv) processSignals(store wasmtime.Storelike) (handled bool, err er
 		}
 		// The mutex is not held here: the handler may re-enter any import.
 		handled = true
-		if err := e.call(store, h, sig); err != nil {
+		e.depth++
+		err := e.call(store, h, sig)
+		e.depth--
+		if err != nil {
 			return true, e.handlerFailed(sig, err)
 		}
 	}
@@ -296,6 +299,9 @@ func (e *WasiEnv) ProcessSignalsAndExit(store wasmtime.Storelike) *wasmtime.Trap
 func (e *WasiEnv) handlerFailed(sig wasix.Signal, err error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.inner.jumping && e.inner.exit == nil {
+		return err // a longjmp out of the handler, on its way to the driver
+	}
 	if e.inner.exit == nil {
 		if status, ok := exitStatus(err); ok {
 			e.recordExit(&wasix.ExitError{Status: status})

@@ -60,6 +60,15 @@
 // and trace lines are not limited, and a process that logs nothing pays
 // nothing for the limit.
 //
+// # Unwinding stacks (setjmp/longjmp)
+//
+// Package wasix/stack unwinds and rewinds the guest's stack for setjmp and
+// longjmp. Meanwhile no handler may run: [WasiEnv.SuspendDelivery] holds
+// handled signals back (exits, SIGKILL and default actions still apply)
+// until [WasiEnv.ResumeDelivery]. A longjmp out of a handler leaves by a
+// trap after [WasiEnv.BeginJump], which ProcessSignals passes on unchanged
+// instead of recording a handler trap. docs/SETJMP.md has the details.
+//
 // # Time
 //
 // Interval timers and sleeps use a [Clock]; [ManualClock] makes them

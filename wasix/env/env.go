@@ -83,6 +83,10 @@ type WasiEnv struct {
 	// minPeriod is the shortest period of a repeating timer.
 	minPeriod time.Duration
 
+	// depth counts the handler calls in progress (nested ones included).
+	// Guest goroutine only.
+	depth int
+
 	// handlers caches export lookups by name for callback_signal; zero
 	// values record names that are not a (i32)->() function. Guest
 	// goroutine only.
@@ -112,6 +116,9 @@ type inner struct {
 	exit      *exitRecord
 	closed    bool
 	counters  Counters
+	// suspended holds handler calls back while the guest's stack is being
+	// unwound or rewound; jumping marks a longjmp in flight (see jump.go).
+	suspended, jumping bool
 }
 
 // thread is one thread's pending queue: each signal at most once, in
@@ -541,7 +548,7 @@ func (e *WasiEnv) refreshAttention() bool {
 		on = true
 	default:
 		t := e.inner.threads[MainTID]
-		blocked := e.inner.signalSet && !e.inner.signal.ok()
+		blocked := e.inner.signalSet && (!e.inner.signal.ok() || e.inner.suspended)
 		on = len(t.queue) > 0 && (!blocked || t.mask&(1<<wasix.SIGKILL) != 0 ||
 			e.policy == wasix.PolicyDefault && t.mask&(1<<wasix.SIGSTOP) != 0)
 	}
