@@ -22,6 +22,9 @@ const shimWat = `(module
   (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_renumber" (func $renumber (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fdstat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_set_flags" (func $setflags (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (export "memory" (memory 0))
   (func (export "fd_read") (param i32 i32 i32 i32) (result i32)
     (call $read (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
@@ -33,7 +36,12 @@ const shimWat = `(module
   (func (export "fd_renumber") (param i32 i32) (result i32)
     (call $renumber (local.get 0) (local.get 1)))
   (func (export "fd_fdstat_get") (param i32 i32) (result i32)
-    (call $fdstat (local.get 0) (local.get 1))))`
+    (call $fdstat (local.get 0) (local.get 1)))
+  (func (export "fd_fdstat_set_flags") (param i32 i32) (result i32)
+    (call $setflags (local.get 0) (local.get 1)))
+  (func (export "path_open") (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)
+    (call $open (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)
+      (local.get 5) (local.get 6) (local.get 7) (local.get 8))))`
 
 // shimModules holds the compiled shim per engine (a module cannot be used
 // with another engine).
@@ -101,7 +109,7 @@ func shimFor(e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 		return nil, err
 	}
 	s := &shim{funcs: make(map[string]*wasmtime.Func)}
-	for _, name := range []string{"fd_read", "fd_write", "poll_oneoff", "fd_close", "fd_renumber", "fd_fdstat_get"} {
+	for _, name := range []string{"fd_read", "fd_write", "poll_oneoff", "fd_close", "fd_renumber", "fd_fdstat_get", "fd_fdstat_set_flags", "path_open"} {
 		s.funcs[name] = inst.GetFunc(store, name)
 	}
 	shims.Store(e, s)
@@ -120,6 +128,13 @@ func Release(engine *wasmtime.Engine) {
 	}
 }
 
-// Forget drops the shim of process e; call it when the process has ended
-// (Table.Close does).
-func Forget(e *env.WasiEnv) { shims.Delete(e) }
+// Forget drops what this package keeps for process e: its shim, and its
+// Table if it still has one, which it closes (a process that called
+// fd_pipe without having been given a Table got one). Call it when the
+// process has ended.
+func Forget(e *env.WasiEnv) {
+	shims.Delete(e)
+	if t := Lookup(e); t != nil {
+		t.Close()
+	}
+}
