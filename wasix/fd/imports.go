@@ -152,6 +152,9 @@ func (ly *layer) fdRead(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (w
 			break
 		}
 	}
+	if f.acc == unix.O_WRONLY {
+		return wasix.EBADF, e.ProcessSignals(c)
+	}
 	if buf.len == 0 {
 		return wasix.ESUCCESS, e.ProcessSignals(c)
 	}
@@ -223,6 +226,9 @@ func (ly *layer) fdWrite(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (
 	}
 	if err := e.ProcessSignals(c); err != nil {
 		return 0, err
+	}
+	if f.acc == unix.O_RDONLY {
+		return wasix.EBADF, nil
 	}
 	var written uint64
 	errno := wasix.ESUCCESS
@@ -354,7 +360,7 @@ func (ly *layer) fdRenumberMove(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime
 // renumberWasmtime moves wasmtime's descriptor from to to in wasmtime's
 // table; to's previous descriptor, owned or wasmtime's, is closed first.
 func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, from, to int32) (wasix.Errno, error) {
-	if errno, err := ly.wasmtimeHas(c, e, from); err != nil || errno != wasix.ESUCCESS || from == to {
+	if errno, err := wasmtimeHas(c, e, ly.engine, from); err != nil || errno != wasix.ESUCCESS || from == to {
 		return errno, err
 	}
 	if err := ly.closeWasmtime(c, e, to); err != nil {
@@ -368,13 +374,6 @@ func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, 
 		t.remove(to)
 	}
 	return wasix.ESUCCESS, nil
-}
-
-// wasmtimeHas answers whether wasmtime's table has descriptor n: ESUCCESS
-// when it does, EBADF when not. fd_renumber(n, n) is wasmtime's no-op that
-// checks n and touches neither its table nor memory.
-func (ly *layer) wasmtimeHas(c *wasmtime.Caller, e *env.WasiEnv, n int32) (wasix.Errno, error) {
-	return forward(c, e, ly.engine, "fd_renumber", n, n)
 }
 
 // closeWasmtime closes wasmtime's descriptor n, if it has one.
@@ -424,16 +423,14 @@ func (ly *layer) fdstatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val)
 		st[0] = filetypeUnknown
 	}
 	var flags uint16
-	if fl, err := unix.FcntlInt(uintptr(f.fd), unix.F_GETFL, 0); err == nil {
-		if fl&unix.O_APPEND != 0 {
-			flags |= fdflagAppend
-		}
-		switch fl & unix.O_ACCMODE {
-		case unix.O_RDONLY:
-			rights &^= rightFdWrite
-		case unix.O_WRONLY:
-			rights &^= rightFdRead
-		}
+	if hostAppend(f) {
+		flags |= fdflagAppend
+	}
+	switch f.acc {
+	case unix.O_RDONLY:
+		rights &^= rightFdWrite
+	case unix.O_WRONLY:
+		rights &^= rightFdRead
 	}
 	if f.st.nonblock.Load() {
 		flags |= fdflagNonblock

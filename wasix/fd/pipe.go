@@ -42,10 +42,10 @@ func tableFor(e *env.WasiEnv) (*Table, error) {
 // (descriptor numbers) for why that is enough.
 func (ly *layer) lowest(c *wasmtime.Caller, e *env.WasiEnv, t *Table, min uint32) (int32, wasix.Errno, error) {
 	for n := uint64(min); n <= math.MaxInt32 && n < uint64(min)+maxScan; n++ {
-		if t.get(int32(n)) != nil {
+		if t != nil && t.get(int32(n)) != nil {
 			continue
 		}
-		switch errno, err := ly.wasmtimeHas(c, e, int32(n)); {
+		switch errno, err := wasmtimeHas(c, e, ly.engine, int32(n)); {
 		case err != nil:
 			return 0, 0, err
 		case errno == wasix.EBADF:
@@ -83,8 +83,8 @@ func (ly *layer) fdPipe(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (w
 		return errnoOf(err), nil
 	}
 	ends := [2]*file{
-		{fd: p[0], kind: Pipe, made: true, st: new(status)},
-		{fd: p[1], kind: Pipe, made: true, st: new(status)},
+		{fd: p[0], kind: Pipe, made: true, st: new(status), acc: unix.O_RDONLY},
+		{fd: p[1], kind: Pipe, made: true, st: new(status), acc: unix.O_WRONLY},
 	}
 	var nums [2]int32
 	for i, f := range ends {
@@ -144,7 +144,7 @@ func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, r
 	if f == nil {
 		// wasmtime's WASI has no dup: its descriptors cannot be
 		// duplicated.
-		if errno, err := ly.wasmtimeHas(c, e, fd); err != nil || errno != wasix.ESUCCESS {
+		if errno, err := wasmtimeHas(c, e, ly.engine, fd); err != nil || errno != wasix.ESUCCESS {
 			return errno, err
 		}
 		return wasix.ENOTSUP, nil
@@ -171,11 +171,9 @@ func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, r
 }
 
 // pathOpen is path_open, forwarded to wasmtime's, which numbers the new
-// descriptor itself (the highest number it freed, else one above its
-// highest): when that number is owned here, the descriptor is moved in
-// wasmtime's table to the lowest number free in both, which the guest
-// gets instead. A directory descriptor that is owned (a pipe, a stream) is
-// not a directory.
+// descriptor itself: it is steered (allocate) to the lowest number that
+// neither table uses, as open(2) would choose. A directory descriptor that
+// is owned (a pipe, a stream) is not a directory.
 func (ly *layer) pathOpen(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	if err := e.ProcessSignals(c); err != nil {
 		return 0, err
@@ -184,33 +182,30 @@ func (ly *layer) pathOpen(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) 
 	if t != nil && t.get(a[0].I32()) != nil {
 		return errNOTDIR, nil
 	}
-	errno, err := forward(c, e, ly.engine, "path_open", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32(),
+	n, errno, err := ly.lowest(c, e, t, 0)
+	if err != nil || errno != wasix.ESUCCESS {
+		return errno, err
+	}
+	if err := allocate(c, e, ly.engine, n); err != nil {
+		return 0, err
+	}
+	errno, err = forward(c, e, ly.engine, "path_open", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32(),
 		a[4].I32(), a[5].I64(), a[6].I64(), a[7].I32(), a[8].I32())
 	if err != nil || errno != wasix.ESUCCESS || t == nil {
 		return errno, err
 	}
-	ret := u32(a[8])
-	raw, ok := e.Read(c, ret, 4)
+	raw, ok := e.Read(c, u32(a[8]), 4)
 	if !ok {
 		return e.FaultErrno(), nil
 	}
-	k := int32(binary.LittleEndian.Uint32(raw))
-	if t.get(k) == nil {
-		return wasix.ESUCCESS, nil
-	}
-	n, errno, err := ly.lowest(c, e, t, 0)
-	if err == nil && errno == wasix.ESUCCESS {
-		errno, err = forward(c, e, ly.engine, "fd_renumber", k, n)
-	}
-	if err != nil || errno != wasix.ESUCCESS {
-		// Never leave the guest a number that names the owned one.
-		if cerr := ly.closeWasmtime(c, e, k); err == nil {
-			err = cerr
+	if k := int32(binary.LittleEndian.Uint32(raw)); t.get(k) != nil {
+		// Not steered (no preopened directory to steer with): the number
+		// is the guest's already, and cannot be given twice.
+		e.Logger().Warn("path_open: wasmtime numbered the file as an owned descriptor; closed it", "fd", k)
+		if err := ly.closeWasmtime(c, e, k); err != nil {
+			return 0, err
 		}
-		return errno, err
-	}
-	if !e.WriteUint32(c, ret, uint32(n)) {
-		return e.FaultErrno(), nil
+		return errMFILE, nil
 	}
 	return wasix.ESUCCESS, nil
 }

@@ -45,6 +45,19 @@ type file struct {
 	// are only used.
 	made bool
 	st   *status
+	// acc is the host's access mode (O_RDONLY, O_WRONLY or O_RDWR): a
+	// read of a write-only descriptor is EBADF at once, where poll would
+	// wait forever.
+	acc int
+}
+
+// accessMode returns the access mode of a host descriptor.
+func accessMode(fd int) int {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return unix.O_RDWR
+	}
+	return fl & unix.O_ACCMODE
 }
 
 // status holds the flags the guest sets on an open description without
@@ -125,7 +138,7 @@ func own(f *os.File) (*file, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	return &file{f: f, fd: fd, kind: kindOf(fd, &st), st: new(status)}, nil
+	return &file{f: f, fd: fd, kind: kindOf(fd, &st), st: new(status), acc: accessMode(fd)}, nil
 }
 
 func kindOf(fd int, st *unix.Stat_t) Kind {
@@ -226,7 +239,7 @@ func (t *Table) Fork(child *env.WasiEnv) (*Table, error) {
 			c.Close()
 			return nil, fmt.Errorf("fd: Fork: duplicate descriptor %d: %w", guest, err)
 		}
-		c.files[guest] = &file{fd: fd, kind: f.kind, made: true, st: f.st}
+		c.files[guest] = &file{fd: fd, kind: f.kind, made: true, st: f.st, acc: f.acc}
 	}
 	return c, nil
 }
@@ -289,5 +302,5 @@ func duplicate(f *file) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &file{fd: fd, kind: f.kind, made: true, st: f.st}, nil
+	return &file{fd: fd, kind: f.kind, made: true, st: f.st, acc: f.acc}, nil
 }
