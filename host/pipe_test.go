@@ -123,6 +123,9 @@ func TestPipe(t *testing.T) {
 	}{
 		// wasmtime has 0, 1 and 2: the ends get the lowest free numbers.
 		{"numbers", false, must(50, makePipe) + `(call $exit (i32.add (i32.mul (i32.const 10) ` + rd + `) ` + wr + `))`, "exit 34"},
+		// close(0); pipe(p): the read end takes 0, as pipe(2) would.
+		{"lowest numbers", false, must(40, closeFD(`(i32.const 0)`)) + must(50, makePipe) +
+			`(call $exit (i32.add (i32.mul (i32.const 10) ` + rd + `) ` + wr + `))`, "exit 3"},
 		{"write then read", false, must(50, makePipe) + must(60, writePipe) + must(70, readPipe) + exitCount, "exit 105"},
 		{"end of file after the write end closes", false,
 			must(50, makePipe) + must(60, closeFD(wr)) + must(70, readPipe) + exitCount, "exit 100"},
