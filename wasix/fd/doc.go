@@ -27,6 +27,40 @@
 // action the process ends with status 141, as `yes | head -1` does
 // natively; with a handler, or ignored, the write returns EPIPE.
 //
+// # Pipes, dup and dup2
+//
+// fd_pipe makes a host pipe (pipe2 with O_CLOEXEC) that the Table owns and
+// closes: its read end gets the lowest free guest number, its write end
+// the next, as pipe(2). fd_dup and fd_dup2 (wasix-libc's dup and
+// fcntl(F_DUPFD)) duplicate an owned descriptor with a host descriptor of
+// its own; wasix_32v1's fd_renumber is dup2 (the source stays open, as
+// wasix-libc's dup2 expects), preview1's a move. Closing the last write
+// end of a pipe gives its reader the end of file; writing with no reader
+// left raises SIGPIPE. fd_fdstat_set_flags with NONBLOCK is kept in the
+// Table, not set on the host (the description may be shared), and makes
+// reads and writes that would wait answer EAGAIN. A Table owns two kinds
+// of descriptor: the caller's files (Config.Files), which it only uses,
+// and the ones it made, which it closes.
+//
+// # Descriptor numbers
+//
+// wasmtime's WASI numbers the files it opens itself, in a table of its
+// own. A guest number is owned when the Table has it (the owned entry wins
+// when wasmtime also has the number), else wasmtime's. New owned numbers
+// are the lowest that neither table uses, and path_open is steered so that
+// wasmtime's new number is too: one numbering, as open(2) and pipe(2)
+// number. The steering also works around wasmtime 25's table, whose freed
+// numbers fd_renumber corrupts (it aborted the host process at a later
+// open). See docs/BEHAVIOUR.md.
+//
+// # fork and exec
+//
+// [Table.Fork] gives a child process a Table with a duplicate of every
+// owned descriptor at the same number, as fork(2) does: each process
+// closes its own copies, and the kernel's reference counts give the end
+// of file when the last write end anywhere is closed. An exec keeps the
+// process's Table as it is.
+//
 // # Everything else
 //
 // Descriptors the Table does not own (files opened by the guest,
@@ -35,14 +69,17 @@
 // semantics are wasmtime's; a read of a regular file never blocks for
 // long. fd_close and fd_renumber keep the Table and wasmtime's table in
 // step. fd_fdstat_get answers for owned descriptors from fstat(2), so that
-// isatty() tells a terminal given as an open file.
+// isatty() tells a terminal given as an open file. A descriptor of
+// wasmtime's cannot be duplicated (its WASI has no dup): fd_dup answers
+// ENOTSUP and fd_renumber moves it.
 //
 // # Use
 //
 // host.Runtime installs this layer and gives every process a Table. On an
 // embedder's own Linker: call [Install] after Linker.DefineWasi (and after
 // signal.Install), then give each Store's env a Table with [New] before
-// the guest runs, and Close it when the guest has ended. A Store without a
-// Table has every descriptor forwarded to wasmtime, as if this layer were
-// not there. See docs/BEHAVIOUR.md.
+// the guest runs, and Close it when the guest has ended; call [Forget]
+// then too (it closes the Table a process that had none got from its
+// first fd_pipe). A Store without a Table has every descriptor forwarded
+// to wasmtime, as if this layer were not there. See docs/BEHAVIOUR.md.
 package fd

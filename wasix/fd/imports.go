@@ -20,7 +20,8 @@ const (
 
 // Names lists the imports Install defines in both namespaces.
 func Names() []string {
-	return []string{"fd_read", "fd_write", "fd_close", "fd_renumber", "fd_fdstat_get", "poll_oneoff"}
+	return []string{"fd_read", "fd_write", "fd_close", "fd_renumber", "fd_fdstat_get",
+		"fd_fdstat_set_flags", "poll_oneoff", "path_open", "fd_pipe", "fd_dup", "fd_dup2"}
 }
 
 // layer is what the imports share: the engine, to build each process's
@@ -31,50 +32,65 @@ type layer struct {
 
 type body func(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error)
 
-// Install defines the descriptor imports (fd_read, fd_write, fd_close,
-// fd_renumber, fd_fdstat_get, poll_oneoff) in wasix_32v1 and
+// Install defines the descriptor imports (Names: fd_read, fd_write,
+// fd_close, fd_renumber, fd_fdstat_get, fd_fdstat_set_flags, poll_oneoff,
+// path_open, fd_pipe, fd_dup, fd_dup2) in wasix_32v1 and
 // wasi_snapshot_preview1, shadowing wasmtime's. Call it after
 // Linker.DefineWasi; engine must be the Linker's. Every Store needs a
 // WasiEnv (env.New); one with a Table (New) has its owned descriptors
-// served here, every other descriptor goes to wasmtime's WASI.
+// served here, every other descriptor goes to wasmtime's WASI. fd_renumber
+// is dup2 in wasix_32v1 (the descriptor stays open under both numbers, as
+// wasix-libc's dup2 expects) and a move in wasi_snapshot_preview1.
 func Install(l *wasmtime.Linker, engine *wasmtime.Engine) error {
 	ly := &layer{engine: engine}
 	l.AllowShadowing(true)
-	i32 := wasmtime.NewValType(wasmtime.KindI32)
-	ty := func(n int) *wasmtime.FuncType {
-		params := make([]*wasmtime.ValType, n)
-		for i := range params {
-			params[i] = i32
+	ty := func(params string) *wasmtime.FuncType {
+		vs := make([]*wasmtime.ValType, len(params))
+		for i, k := range params {
+			if k == 'I' {
+				vs[i] = wasmtime.NewValType(wasmtime.KindI64)
+			} else {
+				vs[i] = wasmtime.NewValType(wasmtime.KindI32)
+			}
 		}
-		return wasmtime.NewFuncType(params, []*wasmtime.ValType{i32})
+		return wasmtime.NewFuncType(vs, []*wasmtime.ValType{wasmtime.NewValType(wasmtime.KindI32)})
 	}
 	defs := []struct {
-		name string
-		n    int
-		fn   body
+		name    string
+		params  string
+		wasix   body
+		preview body // when it differs from wasix
 	}{
-		{"fd_read", 4, ly.fdRead},
-		{"fd_write", 4, ly.fdWrite},
-		{"fd_close", 1, ly.fdClose},
-		{"fd_renumber", 2, ly.fdRenumber},
-		{"fd_fdstat_get", 2, ly.fdstatGet},
-		{"poll_oneoff", 4, ly.pollOneoff},
+		{"fd_read", "iiii", ly.fdRead, nil},
+		{"fd_write", "iiii", ly.fdWrite, nil},
+		{"fd_close", "i", ly.fdClose, nil},
+		{"fd_renumber", "ii", ly.fdRenumberDup, ly.fdRenumberMove},
+		{"fd_fdstat_get", "ii", ly.fdstatGet, nil},
+		{"fd_fdstat_set_flags", "ii", ly.fdstatSetFlags, nil},
+		{"poll_oneoff", "iiii", ly.pollOneoff, nil},
+		{"path_open", "iiiiiIIii", ly.pathOpen, nil},
+		{"fd_pipe", "ii", ly.fdPipe, nil},
+		{"fd_dup", "ii", ly.fdDup, nil},
+		{"fd_dup2", "iiii", ly.fdDup2, nil},
 	}
 	for _, d := range defs {
-		name, fn := d.name, d.fn
-		f := func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-			e := env.Lookup(c)
-			if e == nil {
-				return nil, wasmtime.NewTrap("wasix: " + name + ": this store has no WasiEnv (call env.New before running the guest)")
-			}
-			errno, err := fn(c, e, a)
-			if err != nil {
-				return nil, wasmtime.NewTrap(err.Error())
-			}
-			return []wasmtime.Val{wasmtime.ValI32(int32(errno))}, nil
-		}
 		for _, ns := range []string{wasix32, preview1} {
-			if err := l.FuncNew(ns, name, ty(d.n), f); err != nil {
+			name, fn := d.name, d.wasix
+			if ns == preview1 && d.preview != nil {
+				fn = d.preview
+			}
+			f := func(c *wasmtime.Caller, a []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+				e := env.Lookup(c)
+				if e == nil {
+					return nil, wasmtime.NewTrap("wasix: " + name + ": this store has no WasiEnv (call env.New before running the guest)")
+				}
+				errno, err := fn(c, e, a)
+				if err != nil {
+					return nil, wasmtime.NewTrap(err.Error())
+				}
+				return []wasmtime.Val{wasmtime.ValI32(int32(errno))}, nil
+			}
+			if err := l.FuncNew(ns, name, ty(d.params), f); err != nil {
 				return fmt.Errorf("fd: define %s.%s: %w", ns, name, err)
 			}
 		}
@@ -136,10 +152,13 @@ func (ly *layer) fdRead(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (w
 			break
 		}
 	}
+	if f.acc == unix.O_WRONLY {
+		return wasix.EBADF, e.ProcessSignals(c)
+	}
 	if buf.len == 0 {
 		return wasix.ESUCCESS, e.ProcessSignals(c)
 	}
-	revents, err := t.ready(c, f, unix.POLLIN)
+	revents, err := t.readyOrAgain(c, f, unix.POLLIN)
 	if errno, err := waitResult(err); err != nil || errno != 0 {
 		return errno, err
 	}
@@ -208,6 +227,9 @@ func (ly *layer) fdWrite(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (
 	if err := e.ProcessSignals(c); err != nil {
 		return 0, err
 	}
+	if f.acc == unix.O_RDONLY {
+		return wasix.EBADF, nil
+	}
 	var written uint64
 	errno := wasix.ESUCCESS
 write:
@@ -215,7 +237,7 @@ write:
 		for off := uint64(0); off < v.len; {
 			n := v.len - off
 			if f.kind.mayBlock() {
-				revents, err := t.ready(c, f, unix.POLLOUT)
+				revents, err := t.readyOrAgain(c, f, unix.POLLOUT)
 				if errno2, err := waitResult(err); err != nil {
 					return 0, err
 				} else if errno2 != 0 {
@@ -263,8 +285,10 @@ func raisePipe(c *wasmtime.Caller, e *env.WasiEnv) error {
 	return e.Raise(c, wasix.SIGPIPE)
 }
 
-// fdClose is fd_close: an owned descriptor leaves the Table (the host file
-// stays open: it is not the guest's), and wasmtime's table is told too.
+// fdClose is fd_close: an owned descriptor leaves the Table, which closes
+// the host descriptor if it made it (the caller's files stay open), and
+// wasmtime's table is told too: a descriptor of wasmtime's that an owned
+// one hid (the standard streams) goes with it.
 func (ly *layer) fdClose(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	if err := e.ProcessSignals(c); err != nil {
 		return 0, err
@@ -273,33 +297,89 @@ func (ly *layer) fdClose(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (
 	t, f := owned(e, fd)
 	errno, err := forward(c, e, ly.engine, "fd_close", fd)
 	if f != nil && err == nil {
-		t.closeFD(fd)
+		t.remove(fd)
 		return wasix.ESUCCESS, nil
 	}
 	return errno, err
 }
 
-// fdRenumber is fd_renumber(from, to), dup2 then close: both tables move
-// the descriptor.
-func (ly *layer) fdRenumber(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+// fdRenumberDup is wasix_32v1's fd_renumber(from, to): dup2. An owned from
+// is duplicated onto to, and stays open; whatever to was is closed. A
+// descriptor of wasmtime's cannot be duplicated (wasmtime's WASI has no
+// dup): it moves to to, as wasmtime's fd_renumber does.
+func (ly *layer) fdRenumberDup(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	if err := e.ProcessSignals(c); err != nil {
 		return 0, err
 	}
 	from, to := a[0].I32(), a[1].I32()
 	t, f := owned(e, from)
-	_, g := owned(e, to)
-	errno, err := forward(c, e, ly.engine, "fd_renumber", from, to)
+	if f == nil {
+		return ly.renumberWasmtime(c, e, t, from, to)
+	}
+	if from == to {
+		return wasix.ESUCCESS, nil
+	}
+	g, err := duplicate(f)
 	if err != nil {
+		return errnoOf(err), nil
+	}
+	if err := ly.closeWasmtime(c, e, to); err != nil {
+		g.release()
 		return 0, err
 	}
-	if f == nil && g == nil {
-		return errno, nil
+	if err := t.add(to, g); err != nil {
+		return wasix.EBADF, nil
 	}
-	if errno != wasix.ESUCCESS && f == nil {
-		return errno, nil
-	}
-	t.renumber(from, to)
 	return wasix.ESUCCESS, nil
+}
+
+// fdRenumberMove is preview1's fd_renumber(from, to): from moves to to,
+// replacing whatever to was.
+func (ly *layer) fdRenumberMove(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	if err := e.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	from, to := a[0].I32(), a[1].I32()
+	t, f := owned(e, from)
+	if f == nil {
+		return ly.renumberWasmtime(c, e, t, from, to)
+	}
+	if from == to {
+		return wasix.ESUCCESS, nil
+	}
+	if err := ly.closeWasmtime(c, e, to); err != nil {
+		return 0, err
+	}
+	if err := ly.closeWasmtime(c, e, from); err != nil {
+		return 0, err
+	}
+	t.move(from, to)
+	return wasix.ESUCCESS, nil
+}
+
+// renumberWasmtime moves wasmtime's descriptor from to to in wasmtime's
+// table; to's previous descriptor, owned or wasmtime's, is closed first.
+func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, from, to int32) (wasix.Errno, error) {
+	if errno, err := wasmtimeHas(c, e, ly.engine, from); err != nil || errno != wasix.ESUCCESS || from == to {
+		return errno, err
+	}
+	if err := ly.closeWasmtime(c, e, to); err != nil {
+		return 0, err
+	}
+	errno, err := forward(c, e, ly.engine, "fd_renumber", from, to)
+	if err != nil || errno != wasix.ESUCCESS {
+		return errno, err
+	}
+	if t != nil {
+		t.remove(to)
+	}
+	return wasix.ESUCCESS, nil
+}
+
+// closeWasmtime closes wasmtime's descriptor n, if it has one.
+func (ly *layer) closeWasmtime(c *wasmtime.Caller, e *env.WasiEnv, n int32) error {
+	_, err := forward(c, e, ly.engine, "fd_close", n)
+	return err
 }
 
 // The WASI file types and rights fd_fdstat_get reports for owned
@@ -318,8 +398,9 @@ const (
 )
 
 // fdstatGet is fd_fdstat_get: for an owned descriptor, its type from
-// fstat(2), so isatty() sees a terminal given as an open file; for the
-// others, wasmtime's answer.
+// fstat(2), so isatty() sees a terminal given as an open file, and its
+// rights from the host's access mode; a pipe is of unknown type, as
+// wasmtime reports one. For the others, wasmtime's answer.
 func (ly *layer) fdstatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	if err := e.ProcessSignals(c); err != nil {
 		return 0, err
@@ -341,9 +422,20 @@ func (ly *layer) fdstatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val)
 	default:
 		st[0] = filetypeUnknown
 	}
-	if fl, err := unix.FcntlInt(uintptr(f.fd), unix.F_GETFL, 0); err == nil && fl&unix.O_APPEND != 0 {
-		st[2] = 1 // fdflags.append
+	var flags uint16
+	if hostAppend(f) {
+		flags |= fdflagAppend
 	}
+	switch f.acc {
+	case unix.O_RDONLY:
+		rights &^= rightFdWrite
+	case unix.O_WRONLY:
+		rights &^= rightFdRead
+	}
+	if f.st.nonblock.Load() {
+		flags |= fdflagNonblock
+	}
+	binary.LittleEndian.PutUint16(st[2:], flags)
 	binary.LittleEndian.PutUint64(st[8:], rights)
 	binary.LittleEndian.PutUint64(st[16:], rights)
 	if !e.Write(c, u32(a[1]), st[:]) {

@@ -3,6 +3,7 @@ package fd
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
@@ -22,6 +23,9 @@ const shimWat = `(module
   (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_renumber" (func $renumber (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fdstat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_set_flags" (func $setflags (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (export "memory" (memory 0))
   (func (export "fd_read") (param i32 i32 i32 i32) (result i32)
     (call $read (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
@@ -33,16 +37,42 @@ const shimWat = `(module
   (func (export "fd_renumber") (param i32 i32) (result i32)
     (call $renumber (local.get 0) (local.get 1)))
   (func (export "fd_fdstat_get") (param i32 i32) (result i32)
-    (call $fdstat (local.get 0) (local.get 1))))`
+    (call $fdstat (local.get 0) (local.get 1)))
+  (func (export "fd_fdstat_set_flags") (param i32 i32) (result i32)
+    (call $setflags (local.get 0) (local.get 1)))
+  (func (export "path_open") (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)
+    (call $open (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)
+      (local.get 5) (local.get 6) (local.get 7) (local.get 8))))`
+
+// auxWat reaches wasmtime's table without touching the guest's memory: it
+// has a memory of its own, where wasmtime's WASI writes what it answers.
+// has(n) is fd_fdstat_get(n), which tells whether wasmtime's table holds n;
+// preopen(n) is fd_prestat_get(n); opendot(n) opens "." relative to the
+// directory n and returns the new descriptor, or minus the errno.
+const auxWat = `(module
+  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $stat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) ".")
+  (func (export "has") (param i32) (result i32) (call $stat (local.get 0) (i32.const 0)))
+  (func (export "preopen") (param i32) (result i32) (call $prestat (local.get 0) (i32.const 32)))
+  (func (export "opendot") (param i32) (result i32) (local $r i32)
+    (local.set $r (call $open (local.get 0) (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 2)
+      (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 96)))
+    (if (result i32) (local.get $r)
+      (then (i32.sub (i32.const 0) (local.get $r)))
+      (else (i32.load (i32.const 96))))))`
 
 // shimModules holds the compiled shim per engine (a module cannot be used
 // with another engine).
 var shimModules sync.Map // *wasmtime.Engine -> *shimModule
 
 type shimModule struct {
-	once sync.Once
-	m    *wasmtime.Module
-	err  error
+	once   sync.Once
+	m, aux *wasmtime.Module
+	err    error
 }
 
 // shims holds each process's shim instance.
@@ -50,23 +80,94 @@ var shims sync.Map // *env.WasiEnv -> *shim
 
 type shim struct {
 	funcs map[string]*wasmtime.Func
+	// has, preopen and opendot are auxWat's.
+	has, preopen, opendot *wasmtime.Func
+	// placeholder says wasmtime's table holds the hidden directory
+	// descriptor parked at the number parking (see allocate).
+	placeholder bool
 }
 
-// forward calls wasmtime's WASI function name for process e.
+// parking is the number where the hidden placeholder descriptor waits in
+// wasmtime's table; the guest cannot use it.
+const parking = math.MaxInt32
+
+// fdArg lists the forwarded calls whose first argument is a descriptor.
+var fdArg = map[string]bool{"fd_read": true, "fd_write": true, "fd_close": true, "fd_renumber": true,
+	"fd_fdstat_get": true, "fd_fdstat_set_flags": true, "path_open": true}
+
+// forward calls wasmtime's WASI function name for process e. The number
+// parking is not the guest's (EBADF), and fd_renumber(n, n), which would
+// corrupt wasmtime's table, is answered here.
 func forward(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, name string, args ...any) (wasix.Errno, error) {
-	s, err := shimFor(e, engine)
+	s, err := shimFor(c, e, engine)
 	if err != nil {
 		e.Logger().Warn("wasmtime's WASI is unreachable for this call", "call", name, "error", err)
 		return wasix.ENOTSUP, nil
 	}
-	res, err := s.funcs[name].Call(c, args...)
+	if fdArg[name] && args[0].(int32) == parking {
+		return wasix.EBADF, nil
+	}
+	if name == "fd_renumber" {
+		if args[1].(int32) == parking {
+			return wasix.EBADF, nil
+		}
+		if args[0].(int32) == args[1].(int32) {
+			return s.call(c, s.has, args[0])
+		}
+	}
+	return s.call(c, s.funcs[name], args...)
+}
+
+func (s *shim) call(c *wasmtime.Caller, f *wasmtime.Func, args ...any) (wasix.Errno, error) {
+	res, err := f.Call(c, args...)
 	if err != nil {
 		return 0, err
 	}
 	return wasix.Errno(res.(int32)), nil
 }
 
-func shimFor(e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
+// wasmtimeHas answers whether wasmtime's table holds descriptor n:
+// ESUCCESS when it does, EBADF when not.
+func wasmtimeHas(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, n int32) (wasix.Errno, error) {
+	s, err := shimFor(c, e, engine)
+	if err != nil {
+		return wasix.ENOTSUP, nil
+	}
+	if n == parking {
+		return wasix.ESUCCESS, nil
+	}
+	return s.call(c, s.has, n)
+}
+
+// allocate makes n, which neither table uses, the number wasmtime's next
+// path_open gives. wasmtime 25 takes a new descriptor's number from the
+// top of a stack of the numbers it freed, and fd_renumber pushes both its
+// numbers there, the target although it is in use: a later allocation
+// would hand out a number in use, and wasmtime then aborts the host
+// process. So before each path_open the placeholder moves from parking to
+// n and back: the second move leaves n, free, on top of the stack, above
+// whatever fd_renumber left there, which is never popped. See
+// docs/BEHAVIOUR.md (descriptor numbers).
+func allocate(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, n int32) error {
+	s, err := shimFor(c, e, engine)
+	if err != nil || !s.placeholder {
+		return err
+	}
+	for _, mv := range [][2]int32{{parking, n}, {n, parking}} {
+		errno, err := s.call(c, s.funcs["fd_renumber"], mv[0], mv[1])
+		if err != nil {
+			return err
+		}
+		if errno != wasix.ESUCCESS {
+			s.placeholder = false
+			e.Logger().Warn("fd: wasmtime's descriptor numbering is no longer steered", "errno", errno.Name())
+			return nil
+		}
+	}
+	return nil
+}
+
+func shimFor(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 	if s, ok := shims.Load(e); ok {
 		return s.(*shim), nil
 	}
@@ -77,11 +178,16 @@ func shimFor(e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 	v, _ := shimModules.LoadOrStore(engine, &shimModule{})
 	sm := v.(*shimModule)
 	sm.once.Do(func() {
-		wasm, err := wasmtime.Wat2Wasm(shimWat)
-		if err == nil {
-			sm.m, err = wasmtime.NewModule(engine, wasm)
+		compile := func(src string) (*wasmtime.Module, error) {
+			wasm, err := wasmtime.Wat2Wasm(src)
+			if err != nil {
+				return nil, err
+			}
+			return wasmtime.NewModule(engine, wasm)
 		}
-		sm.err = err
+		if sm.m, sm.err = compile(shimWat); sm.err == nil {
+			sm.aux, sm.err = compile(auxWat)
+		}
 	})
 	if sm.err != nil {
 		return nil, fmt.Errorf("fd: compile the WASI shim: %w", sm.err)
@@ -93,6 +199,10 @@ func shimFor(e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 		return nil, err
 	}
 	store := e.Store()
+	aux, err := l.Instantiate(store, sm.aux)
+	if err != nil {
+		return nil, err
+	}
 	if err := l.Define(store, "env", "memory", mem); err != nil {
 		return nil, err
 	}
@@ -100,13 +210,52 @@ func shimFor(e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shim{funcs: make(map[string]*wasmtime.Func)}
-	for _, name := range []string{"fd_read", "fd_write", "poll_oneoff", "fd_close", "fd_renumber", "fd_fdstat_get"} {
+	s := &shim{funcs: make(map[string]*wasmtime.Func),
+		has: aux.GetFunc(store, "has"), preopen: aux.GetFunc(store, "preopen"), opendot: aux.GetFunc(store, "opendot")}
+	for _, name := range []string{"fd_read", "fd_write", "poll_oneoff", "fd_close", "fd_renumber", "fd_fdstat_get", "fd_fdstat_set_flags", "path_open"} {
 		s.funcs[name] = inst.GetFunc(store, name)
+	}
+	if err := s.park(c); err != nil {
+		return nil, err
 	}
 	shims.Store(e, s)
 	return s, nil
 }
+
+// park opens the placeholder that allocate moves: "." of the first
+// preopened directory, parked at parking. Every change to wasmtime's table
+// goes through forward, which made the shim first: wasmtime has freed no
+// number yet, and the open takes a new one. Without a preopened directory
+// no path_open can succeed, and nothing needs steering.
+func (s *shim) park(c *wasmtime.Caller) error {
+	for n := int32(3); n < 3+maxPreopens; n++ {
+		errno, err := s.call(c, s.preopen, n)
+		if err != nil {
+			return err
+		}
+		if errno != wasix.ESUCCESS {
+			return nil
+		}
+		res, err := s.opendot.Call(c, n)
+		if err != nil {
+			return err
+		}
+		k := res.(int32)
+		if k < 0 {
+			continue
+		}
+		errno, err = s.call(c, s.funcs["fd_renumber"], k, int32(parking))
+		if err != nil {
+			return err
+		}
+		s.placeholder = errno == wasix.ESUCCESS
+		return nil
+	}
+	return nil
+}
+
+// maxPreopens bounds the search for a preopened directory.
+const maxPreopens = 64
 
 // Release frees what this package keeps for engine (the compiled shim);
 // call it when no Store of that engine runs any more.
@@ -117,9 +266,19 @@ func Release(engine *wasmtime.Engine) {
 		if sm.m != nil {
 			sm.m.Close()
 		}
+		if sm.aux != nil {
+			sm.aux.Close()
+		}
 	}
 }
 
-// Forget drops the shim of process e; call it when the process has ended
-// (Table.Close does).
-func Forget(e *env.WasiEnv) { shims.Delete(e) }
+// Forget drops what this package keeps for process e: its shim, and its
+// Table if it still has one, which it closes (a process that called
+// fd_pipe without having been given a Table got one). Call it when the
+// process has ended.
+func Forget(e *env.WasiEnv) {
+	shims.Delete(e)
+	if t := Lookup(e); t != nil {
+		t.Close()
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"golang.org/x/sys/unix"
@@ -34,11 +35,44 @@ func (k Kind) String() string {
 // mayBlock reports whether reads and writes on k can wait forever.
 func (k Kind) mayBlock() bool { return k == Terminal || k == Pipe || k == Socket }
 
-// file is one owned descriptor.
+// file is one owned descriptor: a guest number's entry in the Table.
 type file struct {
-	f    *os.File // kept open (and alive) while the guest may use it
-	fd   int      // f's host descriptor
+	f    *os.File // the caller's file (Config.Files), kept alive; nil when made
+	fd   int      // the host descriptor
 	kind Kind
+	// made says the Table created fd (fd_pipe, fd_dup, a duplicate for
+	// dup2 or Fork) and closes it when the entry goes; the caller's files
+	// are only used.
+	made bool
+	st   *status
+	// acc is the host's access mode (O_RDONLY, O_WRONLY or O_RDWR): a
+	// read of a write-only descriptor is EBADF at once, where poll would
+	// wait forever.
+	acc int
+}
+
+// accessMode returns the access mode of a host descriptor.
+func accessMode(fd int) int {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return unix.O_RDWR
+	}
+	return fl & unix.O_ACCMODE
+}
+
+// status holds the flags the guest sets on an open description without
+// the host's being changed (it may be shared with other processes). The
+// duplicates of one description (fd_dup, dup2, Fork) share it, as POSIX
+// file status flags are shared.
+type status struct {
+	nonblock atomic.Bool
+}
+
+// release closes the host descriptor if the Table made it.
+func (f *file) release() {
+	if f.made {
+		unix.Close(f.fd)
+	}
 }
 
 // Config says which host files a Table owns.
@@ -104,19 +138,22 @@ func own(f *os.File) (*file, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	k := Regular
+	return &file{f: f, fd: fd, kind: kindOf(fd, &st), st: new(status), acc: accessMode(fd)}, nil
+}
+
+func kindOf(fd int, st *unix.Stat_t) Kind {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR:
-		k = Device
 		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-			k = Terminal
+			return Terminal
 		}
+		return Device
 	case unix.S_IFIFO:
-		k = Pipe
+		return Pipe
 	case unix.S_IFSOCK:
-		k = Socket
+		return Socket
 	}
-	return &file{f: f, fd: fd, kind: k}, nil
+	return Regular
 }
 
 // Lookup returns the Table of process e, or nil.
@@ -143,8 +180,9 @@ func (t *Table) get(fd int32) *file {
 	return t.files[fd]
 }
 
-// Close unregisters the Table and its shim and closes the wake pipe. The
-// owned files stay open: they belong to the caller.
+// Close unregisters the Table and its shim, closes the descriptors the
+// Table made (fd_pipe, fd_dup, Fork) and the wake pipe. The caller's files
+// (Config.Files) stay open: they belong to the caller.
 func (t *Table) Close() {
 	t.mu.Lock()
 	if t.closed {
@@ -152,10 +190,14 @@ func (t *Table) Close() {
 		return
 	}
 	t.closed = true
+	files := t.files
 	t.files = nil
 	t.mu.Unlock()
 	tables.CompareAndDelete(t.env, t)
-	Forget(t.env)
+	shims.Delete(t.env)
+	for _, f := range files {
+		f.release()
+	}
 	t.closeWake()
 }
 
@@ -167,24 +209,98 @@ func (t *Table) closeWake() {
 	}
 }
 
-// closeFD forgets an owned descriptor (fd_close).
-func (t *Table) closeFD(fd int32) bool {
+// Fork gives the process child a Table of its own, registered for it,
+// with a duplicate of every descriptor t owns at the same guest number:
+// what fork(2) does to a descriptor table. Each process then closes its
+// own copies, and the kernel's reference counts give a pipe's reader the
+// end of file only when the last copy of the write end, in any process,
+// is closed. The duplicates share the flags the guest set (O_NONBLOCK)
+// with their originals, as POSIX file descriptions are shared across fork.
+// The child's Table is closed like any other (Close, or Forget when the
+// child has ended). An exec keeps the process's Table as it is. See
+// docs/BEHAVIOUR.md.
+func (t *Table) Fork(child *env.WasiEnv) (*Table, error) {
+	if child == nil {
+		return nil, errors.New("fd: Fork: no child env")
+	}
+	c, err := New(child, Config{})
+	if err != nil {
+		return nil, err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.files[fd]
-	delete(t.files, fd)
+	if t.closed {
+		c.Close()
+		return nil, errors.New("fd: Fork: the parent's Table is closed")
+	}
+	for guest, f := range t.files {
+		fd, err := dupHost(f.fd, 0)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("fd: Fork: duplicate descriptor %d: %w", guest, err)
+		}
+		c.files[guest] = &file{fd: fd, kind: f.kind, made: true, st: f.st, acc: f.acc}
+	}
+	return c, nil
+}
+
+// dupHost duplicates a host descriptor onto the lowest free number at or
+// above min, close-on-exec: the host's own child processes never inherit
+// it.
+func dupHost(fd, min int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, min)
+}
+
+// add makes guest number n the entry f, releasing whatever n was.
+func (t *Table) add(n int32, f *file) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		f.release()
+		return errors.New("fd: the Table is closed")
+	}
+	if old := t.files[n]; old != nil {
+		old.release()
+	}
+	t.files[n] = f
+	return nil
+}
+
+// remove drops guest number n, releasing its host descriptor if the Table
+// made it; false when n was not owned.
+func (t *Table) remove(n int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, ok := t.files[n]
+	if ok {
+		delete(t.files, n)
+		f.release()
+	}
 	return ok
 }
 
-// renumber moves the owned descriptor from to to, as fd_renumber (dup2
-// then close) does: to is replaced whatever it was.
-func (t *Table) renumber(from, to int32) {
+// move renumbers the owned entry from to to, releasing what to was
+// (preview1's fd_renumber).
+func (t *Table) move(from, to int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f, ok := t.files[from]
-	delete(t.files, from)
-	delete(t.files, to)
-	if ok {
-		t.files[to] = f
+	if !ok || from == to {
+		return
 	}
+	delete(t.files, from)
+	if old := t.files[to]; old != nil {
+		old.release()
+	}
+	t.files[to] = f
+}
+
+// duplicate returns a new entry for the same open description as f, with
+// a host descriptor of its own that the Table closes.
+func duplicate(f *file) (*file, error) {
+	fd, err := dupHost(f.fd, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &file{fd: fd, kind: f.kind, made: true, st: f.st, acc: f.acc}, nil
 }

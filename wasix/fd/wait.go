@@ -115,6 +115,25 @@ func (t *Table) ready(c wasmtime.Storelike, f *file, events int16) (int16, error
 	return pfd[0].Revents, nil
 }
 
+// errAgain ends a non-blocking call that would wait (EAGAIN).
+var errAgain = unix.EAGAIN
+
+// readyOrAgain is ready for a descriptor the guest made non-blocking
+// (fd_fdstat_set_flags): instead of waiting it fails with EAGAIN.
+func (t *Table) readyOrAgain(c wasmtime.Storelike, f *file, events int16) (int16, error) {
+	if !f.st.nonblock.Load() || !f.kind.mayBlock() {
+		return t.ready(c, f, events)
+	}
+	if err := t.env.ProcessSignals(c); err != nil {
+		return 0, err
+	}
+	pfd := []unix.PollFd{{Fd: int32(f.fd), Events: events}}
+	if n, err := unix.Poll(pfd, 0); err != nil || n == 0 {
+		return 0, errAgain
+	}
+	return pfd[0].Revents, nil
+}
+
 // errnoOf maps a host error to a WASI errno.
 func errnoOf(err error) wasix.Errno {
 	var no unix.Errno
@@ -136,6 +155,8 @@ func errnoOf(err error) wasix.Errno {
 		return wasix.EPIPE
 	case unix.EFAULT:
 		return wasix.EFAULT
+	case unix.EMFILE, unix.ENFILE:
+		return errMFILE
 	}
 	return wasix.EIO
 }
