@@ -7,6 +7,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
+	"github.com/wasix-org/wasix-signals-go/internal/modcache"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
@@ -28,6 +29,11 @@ type Options struct {
 	// Logger receives the runtime's own messages (unknown imports). Nil
 	// discards.
 	Logger *slog.Logger
+	// CacheDir, if not empty, keeps compiled programs in that directory so
+	// that compiling the same program again loads it instead; a damaged or
+	// foreign entry is rebuilt. Empty means no cache. The directory must be
+	// writable by this user only: see docs/PERFORMANCE.md.
+	CacheDir string
 }
 
 // Runtime runs WASIX programs: one engine, one Linker holding WASI preview1,
@@ -39,6 +45,7 @@ type Runtime struct {
 	epochs bool
 	kicker *epoch.Kicker
 	log    *slog.Logger
+	cache  *modcache.Cache // nil: compile every time
 
 	mu      sync.Mutex
 	defined map[string]bool // "module\x00name" of every function the Linker has
@@ -74,6 +81,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	r.cache = modcache.New(opts.CacheDir, modcache.Options{Salt: engineSalt(opts), Logger: r.log})
 	if r.nextPid <= 0 {
 		r.nextPid = 1
 	}
@@ -132,7 +140,8 @@ type Module struct {
 // them (the descriptor calls of wasix/fd, the futexes, thread_sleep); and every import the host
 // does not implement gets a stub: NOSYS when its only result is an i32
 // errno, a trap naming it otherwise, each logged once at warn level when
-// first called.
+// first called. With Options.CacheDir the compiled code of the adapted
+// binary comes from, or goes to, the compile cache.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
@@ -144,7 +153,7 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	m, err := wasmtime.NewModule(r.engine, out)
+	m, _, err := r.cache.Compile(r.engine, out)
 	if err != nil {
 		return nil, fmt.Errorf("host: compile: %w", err)
 	}
@@ -152,6 +161,16 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 		return nil, err
 	}
 	return &Module{module: m, Report: report}, nil
+}
+
+// engineSalt describes the engine configuration for the compile cache's
+// key. An embedder's engine is opaque: wasmtime refuses an entry compiled
+// with settings that change the code, and the cache rebuilds it.
+func engineSalt(opts Options) string {
+	if opts.Engine == nil {
+		return "host.NewEngineConfig"
+	}
+	return fmt.Sprintf("embedder engine, epochs %v", opts.EpochInterruption)
 }
 
 func (r *Runtime) renameToPreview1(name string, params, results []wasmbin.ValType) bool {

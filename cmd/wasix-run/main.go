@@ -12,6 +12,11 @@
 // a trap prints a message and exits 134; bad usage exits 2; a module that
 // cannot be read or compiled exits 1. A second Ctrl-C while the first is
 // still pending in the guest kills it (status 137).
+//
+// Compiled modules are kept in wasix-signals-go under the user's cache
+// directory ($XDG_CACHE_HOME, else ~/.cache, on Linux), so that a program
+// starts without compiling from its second run on; --no-cache turns that
+// off. Deleting the directory is always safe. See docs/PERFORMANCE.md.
 package main
 
 import (
@@ -58,6 +63,7 @@ func run(args []string, stderr io.Writer) int {
 	ignore := fs.String("ignore", "", "signals the guest starts with ignored: `SIGNAL[,SIGNAL...]`")
 	level := fs.String("log-level", "warn", "log level on stderr: error, warn, info, debug or trace")
 	grace := fs.Duration("grace", host.DefaultGrace, "time between SIGTERM and SIGKILL when the runner is told to stop")
+	noCache := fs.Bool("no-cache", false, "compile the module without the compile cache ("+cacheDir()+")")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -95,7 +101,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wasix-run:", err)
 		return 1
 	}
-	rt, err := host.NewRuntime(host.Options{Logger: cfg.Logger})
+	opts := host.Options{Logger: cfg.Logger}
+	if !*noCache {
+		opts.CacheDir = cacheDir()
+	}
+	rt, err := host.NewRuntime(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "wasix-run:", err)
 		return 1
@@ -118,6 +128,17 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", path, outcome)
 	}
 	return code
+}
+
+// cacheDir is where compiled modules are kept: wasix-signals-go in the
+// user's cache directory ($XDG_CACHE_HOME or ~/.cache on Linux), or ""
+// (no cache) when there is none.
+func cacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "wasix-signals-go")
 }
 
 func config(dirs, envs listFlag, policy, ignore, level string, grace time.Duration, stderr io.Writer) (host.Config, error) {
