@@ -55,6 +55,8 @@
 //   - IncrementEpoch is engine-wide: every store on the engine reaches its
 //     deadline. Every store there needs either a callback (cheap when nothing is
 //     pending: a map lookup and the cb) or a far deadline, or it is killed.
+//     With many stores, give each a Bell (InstallBell) and ring it before
+//     kicking: the others then answer in C without entering Go.
 //   - A new store on an epoch-enabled engine has deadline 0: its first call
 //     traps (without a callback) or runs the callback at once (with one) unless
 //     a deadline is set first.
