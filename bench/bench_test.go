@@ -395,6 +395,10 @@ func BenchmarkAsync(b *testing.B) {
 		store.SetEpochDeadline(1)
 		runFib(b, store, inst)
 	})
+	// One guest among k spinning ones gets the signals: see crowd_test.go.
+	for _, k := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("crowd_%d", k), func(b *testing.B) { benchCrowd(b, k) })
+	}
 }
 
 // BenchmarkThroughput: 8 goroutines queue signals while the guest loops over

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/internal/epoch"
+	"github.com/wasix-org/wasix-signals-go/internal/modcache"
 	"github.com/wasix-org/wasix-signals-go/internal/preview0"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
@@ -31,6 +32,11 @@ type Options struct {
 	// Logger receives the runtime's own messages (unknown imports). Nil
 	// discards.
 	Logger *slog.Logger
+	// CacheDir, if not empty, keeps compiled programs in that directory so
+	// that compiling the same program again loads it instead; a damaged or
+	// foreign entry is rebuilt. Empty means no cache. The directory must be
+	// writable by this user only: see docs/PERFORMANCE.md.
+	CacheDir string
 }
 
 // Runtime runs WASIX programs: one engine, one Linker holding WASI preview1,
@@ -42,6 +48,7 @@ type Runtime struct {
 	epochs bool
 	kicker *epoch.Kicker
 	log    *slog.Logger
+	cache  *modcache.Cache // nil: compile every time
 
 	// defined holds every function the host itself puts in the Linker.
 	// It is written only by NewRuntime: Compile and Start read it without
@@ -99,6 +106,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	r.cache = modcache.New(opts.CacheDir, modcache.Options{Salt: engineSalt(opts), Logger: r.log})
 	if r.nextPid <= 0 {
 		r.nextPid = 1
 	}
@@ -223,6 +231,8 @@ type Module struct {
 // A module built for the exception-handling proposal fails with an error
 // that says so (errors.Is wasmbin.ErrExceptionHandling); the offsets in
 // other compile errors are those of wasm as given.
+// With Options.CacheDir the compiled code of the adapted binary comes
+// from, or goes to, the compile cache.
 func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if len(wasm) >= 4 && string(wasm[:4]) != "\x00asm" {
 		var err error
@@ -240,7 +250,7 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	m, err := wasmtime.NewModule(r.engine, out)
+	m, _, err := r.cache.Compile(r.engine, out)
 	if err != nil {
 		// Offsets in the user's file, not in the rewritten bytes.
 		return nil, fmt.Errorf("host: compile: %w", report.CompileError(err))
@@ -272,6 +282,16 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 		}
 	}
 	return mod, nil
+}
+
+// engineSalt describes the engine configuration for the compile cache's
+// key. An embedder's engine is opaque: wasmtime refuses an entry compiled
+// with settings that change the code, and the cache rebuilds it.
+func engineSalt(opts Options) string {
+	if opts.Engine == nil {
+		return "host.NewEngineConfig"
+	}
+	return fmt.Sprintf("embedder engine, epochs %v", opts.EpochInterruption)
 }
 
 func (r *Runtime) renameToPreview1(name string, params, results []wasmbin.ValType) bool {

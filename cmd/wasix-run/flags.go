@@ -24,6 +24,7 @@ type options struct {
 	cfg     host.Config // without Args, Logger and Signals
 	level   slog.Level
 	version bool
+	noCache bool
 	module  string
 	args    []string
 }
@@ -38,6 +39,7 @@ func newFlagSet(o *options, dirs, envs *listFlag, policy, ignore, level *string,
 	fs.StringVar(ignore, "ignore", "", "signals the guest starts with ignored: `SIGNAL[,SIGNAL...]` (not KILL or STOP)")
 	fs.StringVar(level, "log-level", "warn", "log level on stderr: error, warn, info, debug or trace")
 	fs.Var(grace, "grace", "time between SIGTERM and SIGKILL when the runner is told to stop: a `DURATION` with its unit (5s, 500ms)")
+	fs.BoolVar(&o.noCache, "no-cache", false, "compile the module without the compile cache ("+cacheDir()+")")
 	fs.BoolVar(&o.version, "version", false, "print the versions of wasix-run and wasmtime-go, and exit")
 	return fs
 }

@@ -20,6 +20,11 @@
 //
 // Run the built binary, not `go run`: `go run` replaces the program's exit
 // status with its own and is the process a `kill $!` reaches.
+//
+// Compiled modules are kept in wasix-signals-go under the user's cache
+// directory ($XDG_CACHE_HOME, else ~/.cache, on Linux), so that a program
+// starts without compiling from its second run on; --no-cache turns that
+// off. Deleting the directory is always safe. See docs/PERFORMANCE.md.
 package main
 
 import (
@@ -83,7 +88,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wasix-run:", err)
 		return 1
 	}
-	rt, err := host.NewRuntime(host.Options{Logger: log})
+	opts := host.Options{Logger: log}
+	if !o.noCache {
+		opts.CacheDir = cacheDir()
+	}
+	rt, err := host.NewRuntime(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "wasix-run:", err)
 		return 1
@@ -114,6 +123,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasix-run: %s: %s\n", name, trimBacktrace(outcome.Error(), m.Report.Offsets))
 	}
 	return code
+}
+
+// cacheDir is where compiled modules are kept: wasix-signals-go in the
+// user's cache directory ($XDG_CACHE_HOME or ~/.cache on Linux), or ""
+// (no cache) when there is none.
+func cacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "wasix-signals-go")
 }
 
 // load reads the module: a file, or standard input for "-". A module in the

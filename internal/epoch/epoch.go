@@ -55,6 +55,8 @@
 //   - IncrementEpoch is engine-wide: every store on the engine reaches its
 //     deadline. Every store there needs either a callback (cheap when nothing is
 //     pending: a map lookup and the cb) or a far deadline, or it is killed.
+//     With many stores, give each a Bell (InstallBell) and ring it before
+//     kicking: the others then answer in C without entering Go.
 //   - A new store on an epoch-enabled engine has deadline 0: its first call
 //     traps (without a callback) or runs the callback at once (with one) unless
 //     a deadline is set first.
@@ -178,7 +180,50 @@ func Supported(store *wasmtime.Store) bool {
 // unregistering) any earlier one. Call it when no guest call is running on
 // store, from the goroutine that owns store. The engine must have epoch
 // interruption enabled, and the store needs a deadline (SetEpochDeadline).
+// cb runs at every deadline; see InstallBell for one that runs only when
+// rung.
 func Install(store *wasmtime.Store, cb Callback) (*Handle, error) {
+	return InstallBell(store, nil, cb)
+}
+
+// A Bell makes one store's callback run only when it is wanted. Epoch kicks
+// are engine-wide: without a bell every store on the engine runs its Go
+// callback at each kick, so a signal to one guest among many costs them all
+// a cgo callback, each waiting for a Go processor. A store installed with
+// InstallBell runs cb only at the first deadline after Ring; at the others
+// the callback answers in C (resume, one tick more) without entering Go.
+//
+// Ring before kicking the engine. A ring is taken by the first deadline
+// that follows it, so cb must look at everything that rang (a queue, not
+// one event), and a sender that re-kicks must ring again each time.
+//
+// A bell lives in C memory, freed once the Bell is garbage and no store's
+// registration uses it.
+type Bell struct {
+	p *cBell
+}
+
+// NewBell returns a bell that has not rung.
+func NewBell() *Bell {
+	b := &Bell{p: newCBell()}
+	runtime.AddCleanup(b, releaseBell, b.p)
+	return b
+}
+
+// Ring makes the next deadline of the stores installed with b run their
+// callback. It is safe from any goroutine, on a nil Bell too (a no-op), and
+// costs one atomic store.
+func (b *Bell) Ring() {
+	if b != nil {
+		ringBell(b.p)
+		runtime.KeepAlive(b)
+	}
+}
+
+// InstallBell is Install with the callback gated by bell (nil: not
+// gated). A callback that installs itself again for a nested call passes
+// the same bell.
+func InstallBell(store *wasmtime.Store, bell *Bell, cb Callback) (*Handle, error) {
 	if cb == nil {
 		return nil, errors.New("epoch: nil callback")
 	}
@@ -196,7 +241,8 @@ func Install(store *wasmtime.Store, cb Callback) (*Handle, error) {
 	registry.Unlock()
 	// Not under the lock: replacing an earlier callback runs its finalizer,
 	// which unregisters it, synchronously.
-	cSetCallback(p, id)
+	cSetCallback(p, id, bell)
+	runtime.KeepAlive(bell)
 	runtime.KeepAlive(store)
 	return &Handle{id: id}, nil
 }

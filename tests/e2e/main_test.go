@@ -47,6 +47,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	// wasix-run keeps compiled modules in the user's cache directory: the
+	// tests use one of their own.
+	if err := os.Setenv("XDG_CACHE_HOME", filepath.Join(tmp, "cache")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	cli = filepath.Join(tmp, "wasix-run")
 	build := exec.Command("go", "build", "-o", cli, "./cmd/wasix-run")
 	build.Dir = root
