@@ -5,4 +5,4 @@ package host
 func Forwarding() int32 { return forwarding.Load() }
 
 // EpochCalls reports how many times p's epoch callback entered Go.
-func EpochCalls(p *Process) uint64 { return p.epochCalls.Load() }
+func EpochCalls(p *Process) uint64 { return p.async.Calls() }

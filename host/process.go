@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
-	"github.com/wasix-org/wasix-signals-go/internal/epoch"
 	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/async"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
 	"github.com/wasix-org/wasix-signals-go/wasix/stack"
@@ -91,14 +91,9 @@ type Process struct {
 	// called, to name it when the program ends in a trap.
 	lastStub atomic.Pointer[unimplemented]
 
-	handle  *epoch.Handle
-	bell    *epoch.Bell // rung before each kick meant for this guest
-	kicking atomic.Bool
-	// epochCalls counts the epoch callbacks that entered Go (tests).
-	epochCalls atomic.Uint64
-	// ended is cancelled when the program has ended; it stops re-kicking.
-	ended  context.Context
-	cancel context.CancelFunc
+	// async delivers signals to the guest while it runs wasm; nil on an
+	// engine without epochs.
+	async *async.Delivery
 }
 
 // Run compiles and runs a program to its end and returns its outcome (see
@@ -141,7 +136,6 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	}
 	store.SetWasi(wasi)
 	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{}), guestDone: make(chan struct{})}
-	p.ended, p.cancel = context.WithCancel(context.Background())
 	if p.pid, err = r.register(p); err != nil {
 		store.Close()
 		return nil, err
@@ -253,89 +247,18 @@ func wasiConfig(cfg Config) (*wasmtime.WasiConfig, error) {
 	return w, nil
 }
 
-// enableAsync installs the epoch callback that delivers signals to a
-// guest running wasm (SPEC section 6.4). If the store layout check fails,
+// enableAsync installs asynchronous delivery (wasix/async) so that a
+// guest running wasm gets its signals. If the store layout check fails,
 // the process falls back to delivery at safe points only.
 func (p *Process) enableAsync(log *slog.Logger) {
-	bell := epoch.NewBell()
-	h, err := epoch.InstallBell(p.store, bell, p.onEpoch)
+	d, err := async.Enable(p.rt.engine, p.store, p.env)
 	if err != nil {
-		// Far out, so that other stores' kicks do not trap this one.
-		p.store.SetEpochDeadline(epoch.Far)
 		if log != nil {
 			log.Warn("asynchronous signal delivery unavailable; signals arrive at host calls only", "error", err)
 		}
 		return
 	}
-	p.handle, p.bell = h, bell
-	p.store.SetEpochDeadline(1)
-	p.env.SetNotify(p.kick)
-}
-
-// onEpoch runs on the guest's goroutine at an epoch check.
-func (p *Process) onEpoch() (uint64, error) {
-	p.epochCalls.Add(1)
-	if !p.env.Attention() {
-		return 1, nil
-	}
-	// wasmtime takes this callback out of the store while it runs, so a
-	// handler called from here would trap at its first epoch check, and
-	// with a far deadline instead nothing could interrupt it: a handler
-	// that spins would make the guest unkillable. So the callback goes
-	// back in for the nested call (wasmtime restores the original when
-	// this returns), and signals reach the handler as they reach the
-	// guest: SIGKILL ends it, others are delivered re-entrantly.
-	if nested, err := epoch.InstallBell(p.store, p.bell, p.onEpoch); err == nil {
-		defer nested.Close()
-		p.store.SetEpochDeadline(1)
-	} else {
-		p.store.SetEpochDeadline(epoch.Far)
-	}
-	// A signal queued while this runs kicks an epoch that wasmtime
-	// absorbs (the next deadline counts from when this returns), so take
-	// it now rather than leave it to the sender's re-kick.
-	for p.env.Attention() {
-		if err := p.env.ProcessSignals(p.store); err != nil {
-			return 0, err
-		}
-	}
-	return 1, nil
-}
-
-// kick makes a guest running wasm reach its epoch callback. One kick
-// normally does it. A kick that lands while a callback runs is absorbed,
-// and a guest blocked in a host call that is no safe point cannot answer,
-// so while the signal stays undelivered it re-kicks from a timer, backing
-// off from 200 µs to 50 ms. Nothing spins: a spinning sender would hold
-// the processor the guest's callback needs to run Go code. Kicks are
-// engine-wide; the bell rung first makes only this guest's callback enter
-// Go (see docs/PERFORMANCE.md, crowds).
-func (p *Process) kick() {
-	p.bell.Ring()
-	p.rt.kicker.Kick()
-	if p.kicking.CompareAndSwap(false, true) {
-		time.AfterFunc(firstRekick, func() { p.rekick(firstRekick) })
-	}
-}
-
-const (
-	firstRekick = 200 * time.Microsecond
-	maxRekick   = 50 * time.Millisecond
-)
-
-func (p *Process) rekick(after time.Duration) {
-	if p.env.Attention() && p.ended.Err() == nil {
-		p.bell.Ring()
-		p.rt.kicker.Kick()
-		next := min(2*after, maxRekick)
-		time.AfterFunc(next, func() { p.rekick(next) })
-		return
-	}
-	p.kicking.Store(false)
-	// A signal that became deliverable after the check above is not missed.
-	if p.env.Attention() && p.ended.Err() == nil && p.kicking.CompareAndSwap(false, true) {
-		p.rekick(firstRekick)
-	}
+	p.async = d
 }
 
 func (p *Process) watch(ctx context.Context, grace time.Duration) {
@@ -380,23 +303,8 @@ func (p *Process) bound() {
 	}
 	call := p.stuckIn()
 	p.conclude(&StuckError{Call: call, Err: &wasix.ExitError{Status: 128 + int32(wasix.SIGKILL), Signal: wasix.SIGKILL}})
-	if p.rt.kicker != nil {
-		// Epoch kicks stop with the process; keep them coming slowly so
-		// that the guest ends at its first epoch check if the call returns.
-		go func() {
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-p.guestDone:
-					return
-				case <-tick.C:
-					p.bell.Ring()
-					p.rt.kicker.Kick()
-				}
-			}
-		}()
-	}
+	// The SIGKILL stays pending: the Delivery keeps kicking until the
+	// guest takes it at its first epoch check, if the call ever returns.
 }
 
 // conclude makes outcome final and releases Wait; the first call wins.
@@ -407,7 +315,6 @@ func (p *Process) conclude(outcome error) {
 			p.group.remove(p)
 		}
 		p.rt.unregister(p)
-		p.cancel()
 		close(p.done)
 	})
 }
@@ -422,7 +329,7 @@ func (p *Process) finish(outcome error) {
 	fd.Forget(p.env)
 	p.rt.unstable.Forget(p.env)
 	p.env.Close()
-	p.handle.Close()
+	p.async.Close()
 	// The guest's memory and code go now rather than at some later GC:
 	// a host running many programs would otherwise hold them all.
 	p.store.Close()

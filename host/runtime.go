@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
-	"github.com/wasix-org/wasix-signals-go/internal/epoch"
 	"github.com/wasix-org/wasix-signals-go/internal/modcache"
 	"github.com/wasix-org/wasix-signals-go/internal/preview0"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
@@ -46,7 +45,6 @@ type Runtime struct {
 	engine *wasmtime.Engine
 	linker *wasmtime.Linker
 	epochs bool
-	kicker *epoch.Kicker
 	log    *slog.Logger
 	cache  *modcache.Cache // nil: compile every time
 
@@ -109,9 +107,6 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	r.cache = modcache.New(opts.CacheDir, modcache.Options{Salt: engineSalt(opts), Logger: r.log})
 	if r.nextPid <= 0 {
 		r.nextPid = 1
-	}
-	if r.epochs {
-		r.kicker = epoch.NewKicker(r.engine)
 	}
 	r.linker = wasmtime.NewLinker(r.engine)
 	if err := r.linker.DefineWasi(); err != nil {
