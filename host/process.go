@@ -87,9 +87,8 @@ type Process struct {
 	// guestDone is closed when the guest's goroutine has returned.
 	guestDone chan struct{}
 	goid      atomic.Int64 // the guest goroutine's id, for a stuck report
-	// lastStub is the last import without an implementation the guest
-	// called, to name it when the program ends in a trap.
-	lastStub atomic.Pointer[unimplemented]
+	// stubs stand in for the imports nobody defines, in this store.
+	stubs stubSet
 
 	// async delivers signals to the guest while it runs wasm; nil on an
 	// engine without epochs.
@@ -161,7 +160,8 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	}
 	// A start function runs inside Instantiate: cancellation covers it too.
 	go p.watch(ctx, cfg.Grace)
-	p.inst, err = r.instantiate(p, m)
+	p.stubs.log, p.stubs.pid = r.log, p.pid
+	p.inst, err = r.instantiate(store, m, &p.stubs)
 	if err != nil {
 		if out := p.env.Resolve(err); out != err {
 			// The start function ended the process.

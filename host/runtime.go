@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/internal/modcache"
 	"github.com/wasix-org/wasix-signals-go/internal/preview0"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
+	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
 	"github.com/wasix-org/wasix-signals-go/wasix/stack"
@@ -36,6 +38,13 @@ type Options struct {
 	// foreign entry is rebuilt. Empty means no cache. The directory must be
 	// writable by this user only: see docs/PERFORMANCE.md.
 	CacheDir string
+	// Linker, when set, is the embedder's own Linker (the plugin path):
+	// NewRuntime defines WASI and every WASIX import in it instead of in
+	// a Linker of its own, with shadowing on, so that the embedder's other
+	// imports stay. It must belong to Engine. Start programs with Start,
+	// or run them in your own Stores with Instantiate. Close releases the
+	// host's functions but leaves the Linker to its owner.
+	Linker *wasmtime.Linker
 }
 
 // Runtime runs WASIX programs: one engine, one Linker holding WASI preview1,
@@ -44,6 +53,8 @@ type Options struct {
 type Runtime struct {
 	engine *wasmtime.Engine
 	linker *wasmtime.Linker
+	// ownLinker is false when the Linker is the embedder's (Options.Linker).
+	ownLinker bool
 	epochs bool
 	log    *slog.Logger
 	cache  *modcache.Cache // nil: compile every time
@@ -108,7 +119,11 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if r.nextPid <= 0 {
 		r.nextPid = 1
 	}
-	r.linker = wasmtime.NewLinker(r.engine)
+	r.linker, r.ownLinker = opts.Linker, opts.Linker == nil
+	if r.ownLinker {
+		r.linker = wasmtime.NewLinker(r.engine)
+	}
+	r.linker.AllowShadowing(true)
 	if err := r.linker.DefineWasi(); err != nil {
 		return nil, fmt.Errorf("host: define WASI: %w", err)
 	}
@@ -186,7 +201,9 @@ func (r *Runtime) Close() error {
 	r.linkerMu.Lock()
 	r.linkerClosed = true
 	signal.Release(r.linker)
-	r.linker.Close()
+	if r.ownLinker {
+		r.linker.Close()
+	}
 	r.linkerMu.Unlock()
 	fd.Release(r.engine)
 	return nil
@@ -204,7 +221,7 @@ func (r *Runtime) Linker() *wasmtime.Linker { return r.linker }
 type Module struct {
 	module *wasmtime.Module
 	// Report says how the binary was adapted at load time.
-	Report *wasmbin.Report
+	Report *Report
 	// unknown says that some function imports are not the host's own:
 	// Start then resolves imports per store and stubs those the Linker
 	// lacks.
@@ -255,7 +272,7 @@ func (r *Runtime) Compile(wasm []byte) (*Module, error) {
 	if _, err := stack.Uses(m); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	mod := &Module{module: m, Report: report}
+	mod := &Module{module: m, Report: newReport(report)}
 	r.linkerMu.RLock()
 	defer r.linkerMu.RUnlock()
 	if r.linkerClosed {
@@ -310,9 +327,9 @@ func renameUnstable(name string, params, results []wasmbin.ValType) string {
 // host's or the embedder's definition), else from a stub made in the
 // store, so that the stub goes with the store and the Linker stays as it
 // was. Linker.Get does not bind the Linker to the store.
-func (r *Runtime) instantiate(p *Process, m *Module) (*wasmtime.Instance, error) {
+func (r *Runtime) instantiate(store *wasmtime.Store, m *Module, stubs *stubSet) (*wasmtime.Instance, error) {
 	if !m.unknown {
-		return r.linker.Instantiate(p.store, m.module)
+		return r.linker.Instantiate(store, m.module)
 	}
 	imports := m.module.Imports()
 	externs := make([]wasmtime.AsExtern, len(imports))
@@ -322,16 +339,82 @@ func (r *Runtime) instantiate(p *Process, m *Module) (*wasmtime.Instance, error)
 			name = *imp.Name()
 		}
 		ft := imp.Type().FuncType()
-		if ext := r.linker.Get(p.store, module, name); ext != nil && (ft == nil || defines(ext, p.store, ft)) {
+		if ext := r.linker.Get(store, module, name); ext != nil && (ft == nil || defines(ext, store, ft)) {
 			externs[i] = ext
 			continue
 		}
 		if ft == nil {
 			return nil, fmt.Errorf("host: import %s.%s is not a function and nothing defines it", module, name)
 		}
-		externs[i] = wasmtime.NewFunc(p.store, ft, p.stub(module, name, ft))
+		externs[i] = wasmtime.NewFunc(store, ft, stubs.stub(module, name, ft))
 	}
-	return wasmtime.NewInstance(p.store, m.module, externs)
+	return wasmtime.NewInstance(store, m.module, externs)
+}
+
+// Wasmtime returns the compiled wasmtime module, for an embedder that
+// instantiates it itself; Instantiate does it with stubs for imports
+// nobody defines.
+func (m *Module) Wasmtime() *wasmtime.Module { return m.module }
+
+// Report says how Compile adapted a binary at load time (see
+// docs/BEHAVIOUR.md section 7).
+type Report struct {
+	// MemoryImported: the binary imported its memory (wasix-libc does),
+	// which became a defined memory with the same limits (Min, Max and
+	// HasMax, in pages); Shared says the import was shared (the defined
+	// memory is not: wasmtime-go has no handle for shared memories).
+	MemoryImported bool
+	Shared         bool
+	Min, Max       uint64
+	HasMax         bool
+	// MemoryExported: an export named "memory" was added, which
+	// wasmtime's WASI needs.
+	MemoryExported bool
+	// Renamed are the imports moved from wasix_32v1 to
+	// wasi_snapshot_preview1, RenamedUnstable the ones moved out of
+	// wasi_unstable, in import order.
+	Renamed, RenamedUnstable []string
+
+	offsets wasmbin.OffsetMap
+}
+
+func newReport(r *wasmbin.Report) *Report {
+	return &Report{
+		MemoryImported: r.MemoryImported, Shared: r.Shared, Min: r.Min, Max: r.Max, HasMax: r.HasMax,
+		MemoryExported: r.MemoryExported, Renamed: r.Renamed, RenamedUnstable: r.RenamedUnstable,
+		offsets: r.Offsets,
+	}
+}
+
+// Adapted reports whether the binary was changed at all.
+func (r *Report) Adapted() bool { return r.offsets != nil }
+
+// Original maps an offset in the adapted binary (as wasmtime's errors and
+// backtraces give them) to the same place in the binary as given; false
+// when it falls in bytes the adaptation made.
+func (r *Report) Original(off int) (int, bool) { return r.offsets.Original(off) }
+
+// Instantiate instantiates m in an embedder's own store (the plugin path:
+// a Runtime made with Options.Linker). Imports that neither the host nor
+// the embedder defines get stubs made in that store, as for Start. The
+// store needs its WASI configuration (Store.SetWasi) and a WasiEnv
+// (env.New) first; then Bind the instance and run its _start with
+// stack.Run. See the Runtime example.
+func (r *Runtime) Instantiate(store *wasmtime.Store, m *Module) (*wasmtime.Instance, error) {
+	r.linkerMu.RLock()
+	defer r.linkerMu.RUnlock()
+	if r.linkerClosed {
+		return nil, ErrClosed
+	}
+	stubs := &stubSet{log: r.log}
+	if e := env.Lookup(store); e != nil {
+		stubs.log, stubs.pid = e.Logger(), e.Pid()
+	}
+	inst, err := r.instantiate(store, m, stubs)
+	if err != nil {
+		return nil, fmt.Errorf("host: instantiate: %w", err)
+	}
+	return inst, nil
 }
 
 // defines reports whether ext is a function of type ft: a definition of
@@ -385,7 +468,7 @@ func (p *Process) explain(outcome error) error {
 	if _, exited := wasix.ExitStatus(outcome); exited {
 		return outcome
 	}
-	u := p.lastStub.Load()
+	u := p.stubs.last.Load()
 	if u == nil || !u.errnoOnly {
 		return outcome // none called, or the trap is the stub's own, which names it
 	}
@@ -396,16 +479,24 @@ func (p *Process) explain(outcome error) error {
 // process: it answers ENOSYS when its only result is an i32 errno and
 // traps naming the import otherwise. It records itself as the process's
 // last unimplemented call and logs its first call.
-func (p *Process) stub(module, name string, ft *wasmtime.FuncType) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+// stubSet makes the stubs of one store and remembers the last one the
+// guest called, to name it when the program ends in a trap.
+type stubSet struct {
+	log  *slog.Logger
+	pid  int32
+	last atomic.Pointer[unimplemented]
+}
+
+func (s *stubSet) stub(module, name string, ft *wasmtime.FuncType) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 	results := ft.Results()
 	errnoOnly := len(results) == 1 && results[0].Kind() == wasmtime.KindI32
 	call := &unimplemented{module: module, name: name, errnoOnly: errnoOnly}
 	logged := false // the guest's goroutine only
 	return func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-		p.lastStub.Store(call)
+		s.last.Store(call)
 		if !logged {
 			logged = true
-			p.rt.log.Warn("guest called an import this host does not implement", "module", module, "name", name, "errno_only", errnoOnly, "pid", p.pid)
+			s.log.Warn("guest called an import this host does not implement", "module", module, "name", name, "errno_only", errnoOnly, "pid", s.pid)
 		}
 		if errnoOnly {
 			return []wasmtime.Val{wasmtime.ValI32(int32(wasix.ENOSYS))}, nil

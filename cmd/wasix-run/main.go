@@ -111,7 +111,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg.Args = append([]string{filepath.Base(o.module)}, o.args...)
 	p, err := rt.Start(ctx, m, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", name, trimBacktrace(err.Error(), m.Report.Offsets))
+		fmt.Fprintf(stderr, "wasix-run: %s: %v\n", name, trimBacktrace(err.Error(), m.Report))
 		return 1
 	}
 	outcome := p.Wait()
@@ -120,7 +120,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var exit *wasix.ExitError
 	var stuck *host.StuckError
 	if outcome != nil && (!errors.As(outcome, &exit) || errors.As(outcome, &stuck)) {
-		fmt.Fprintf(stderr, "wasix-run: %s: %s\n", name, trimBacktrace(outcome.Error(), m.Report.Offsets))
+		fmt.Fprintf(stderr, "wasix-run: %s: %s\n", name, trimBacktrace(outcome.Error(), m.Report))
 	}
 	return code
 }
@@ -176,11 +176,11 @@ func tee(in <-chan os.Signal, log *slog.Logger) <-chan os.Signal {
 }
 
 // logAdapted says at debug level how the module was changed at load time.
-func logAdapted(log *slog.Logger, rep *wasmbin.Report) {
+func logAdapted(log *slog.Logger, rep *host.Report) {
 	if !log.Enabled(context.Background(), slog.LevelDebug) || rep == nil {
 		return
 	}
-	if rep.Offsets == nil {
+	if !rep.Adapted() {
 		log.Debug("module loaded as is: nothing to adapt")
 		return
 	}

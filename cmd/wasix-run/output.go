@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 )
 
@@ -24,7 +23,9 @@ var frameRE = regexp.MustCompile(`^(\s+\d+:\s+)(?:0x([0-9a-f]+)( - ))?`)
 // msg and says how many it left out; it also turns the frames' code
 // offsets, which are those of the module as rewritten at load time, into
 // offsets in the user's file.
-func trimBacktrace(msg string, offsets wasmbin.OffsetMap) string {
+//
+// offsets is a *host.Report (or the load-time rewrite's own map, in tests).
+func trimBacktrace(msg string, offsets offsetMap) string {
 	if !strings.Contains(msg, "wasm backtrace:") {
 		return msg
 	}
@@ -103,4 +104,9 @@ func versionText() string {
 		}
 	}
 	return fmt.Sprintf("wasix-run %s %s\nwasmtime: %s\ngo: %s\n", bi.Main.Path, version, wasmtime, bi.GoVersion)
+}
+
+// offsetMap maps offsets in the adapted module back to the user's file.
+type offsetMap interface {
+	Original(off int) (int, bool)
 }
