@@ -12,6 +12,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
+	"github.com/wasix-org/wasix-signals-go/wasix/proc"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
 	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
@@ -31,6 +32,10 @@ type Options struct {
 	// Logger receives the runtime's own messages (unknown imports). Nil
 	// discards.
 	Logger *slog.Logger
+	// MaxProcs bounds the forked processes that may exist at once,
+	// running or ended and not yet joined; proc_fork answers EAGAIN
+	// beyond it. 0 means proc.DefaultLimit (256), negative no limit.
+	MaxProcs int
 }
 
 // Runtime runs WASIX programs: one engine, one Linker holding WASI preview1,
@@ -59,6 +64,9 @@ type Runtime struct {
 	linkerClosed bool
 
 	unstable *preview0.Imports // the wasi_unstable functions preview1 cannot serve as they are
+
+	tree *proc.Tree // who forked whom (host/proc.go)
+	execCache
 }
 
 // importName is an import's module and name. A struct, not a joined
@@ -91,7 +99,9 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		defined: make(map[importName]bool),
 		nextPid: opts.FirstPid,
 		procs:   make(map[int32]*Process),
+		tree:    proc.NewTree(opts.MaxProcs),
 	}
+	r.execs = make(map[string]loaded)
 	if r.engine == nil {
 		r.engine = wasmtime.NewEngineWithConfig(NewEngineConfig())
 		r.epochs = true
@@ -143,10 +153,16 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err := stack.Install(r.linker); err != nil {
 		return nil, err
 	}
+	if err := proc.Install(r.linker); err != nil {
+		return nil, err
+	}
 	for _, ns := range []string{stack.Wasix32, stack.Wasix64} {
-		for _, name := range stack.Names() {
+		for _, name := range append(stack.Names(), proc.Names()...) {
 			r.defined[importName{ns, name}] = true
 		}
+	}
+	if err := proc.InstallArgs(r.linker); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -310,6 +326,12 @@ func (r *Runtime) instantiate(p *Process, m *Module) (*wasmtime.Instance, error)
 		if ext := r.linker.Get(p.store, module, name); ext != nil && (ft == nil || defines(ext, p.store, ft)) {
 			externs[i] = ext
 			continue
+		}
+		if ft != nil {
+			if f := proc.LegacyFunc(p.store, module, name, ft); f != nil {
+				externs[i] = f
+				continue
+			}
 		}
 		if ft == nil {
 			return nil, fmt.Errorf("host: import %s.%s is not a function and nothing defines it", module, name)

@@ -384,6 +384,7 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 	e.mu.Lock()
 	e.inner.signal = fn
 	e.inner.signalSet = true
+	e.inner.signalName = string(name)
 	e.refreshAttention()
 	e.mu.Unlock()
 	if e.logEnabled(wasix.LevelTrace) {

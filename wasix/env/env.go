@@ -111,11 +111,14 @@ type WasiEnv struct {
 type inner struct {
 	signal    handler // the registered handler; zero when none
 	signalSet bool    // a registration happened, found or not
-	threads   map[int32]*thread
-	timers    [wasix.NSIG]*timer
-	exit      *exitRecord
-	closed    bool
-	counters  Counters
+	// signalName is the name last registered, for a forked child to look
+	// up in its own instance (see inherit.go).
+	signalName string
+	threads    map[int32]*thread
+	timers     [wasix.NSIG]*timer
+	exit       *exitRecord
+	closed     bool
+	counters   Counters
 	// suspended holds handler calls back while the guest's stack is being
 	// unwound or rewound; jumping marks a longjmp in flight (see jump.go).
 	suspended, jumping bool
