@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -56,16 +57,15 @@ func (p *Process) exec(x *proc.Exec) error {
 	if err != nil {
 		return fmt.Errorf("host: exec: instantiate: %w", err)
 	}
-	if err := p.env.BindModule(inst, m.module); err != nil {
-		return err
-	}
 	if inst.GetFunc(p.store, "_start") == nil {
 		return errors.New("host: exec: module has no _start export (not a WASI command)")
+	}
+	if err := p.env.Exec(inst, m.module); err != nil {
+		return err
 	}
 	p.inst, p.mod = inst, m
 	p.cfg.Args = x.Args
 	p.proc.SetArgs(x.Args)
-	p.env.Exec()
 	return nil
 }
 
@@ -127,7 +127,11 @@ func (p *Process) Fork(parent *proc.Proc, f *proc.Fork) (*proc.Proc, error) {
 	go func() {
 		c.goid.Store(goroutineID())
 		err := c.run(func() error { return f.Run(c.env, "_start") })
-		c.finish(c.explain(c.env.Resolve(err)))
+		outcome := c.explain(c.env.Resolve(err))
+		if r.log.Enabled(context.Background(), slog.LevelDebug) {
+			r.log.Debug("forked process ended", "pid", c.pid, "parent", p.pid, "outcome", fmt.Sprint(outcome))
+		}
+		c.finish(outcome)
 	}()
 	return c.proc, nil
 }

@@ -1,6 +1,10 @@
 package env
 
-import "github.com/wasix-org/wasix-signals-go/wasix"
+import (
+	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/fastcall"
+	"github.com/wasix-org/wasix-signals-go/wasix"
+)
 
 // What a process hands on to a forked child, and what exec keeps (see
 // docs/PROCESSES.md). The host dispositions (Config.Ignore) are passed to
@@ -37,8 +41,10 @@ func (e *WasiEnv) Inherit(r Registration) {
 	e.mu.Unlock()
 }
 
-// Exec prepares the process for a new program (proc_exec) once the new
-// instance is bound: signals with a handler go back to their default
+// Exec binds the process to the instance of a new program (proc_exec),
+// in the same store, as BindModule does (the memory is the new
+// instance's unless the host provided it), and resets its signal state:
+// signals with a handler go back to their default
 // action (nothing is registered until the new program calls
 // callback_signal), a process that had delivery blocked keeps it blocked
 // until the new program registers (as POSIX keeps the signal mask), the
@@ -46,8 +52,14 @@ func (e *WasiEnv) Inherit(r Registration) {
 // interval timers keep running (as Linux's execve). The handler cache and
 // a suspended delivery (the longjmp-like exit out of the old program) are
 // cleared.
-func (e *WasiEnv) Exec() {
-	clear(e.handlers)
+func (e *WasiEnv) Exec(instance *wasmtime.Instance, module *wasmtime.Module) error {
+	if !e.hostMemory {
+		e.memory = nil
+		e.fastMem = fastcall.Memory{}
+	}
+	if err := e.BindModule(instance, module); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	blocked := e.inner.signalSet && !e.inner.signal.ok()
 	e.inner.signal = handler{}
@@ -55,6 +67,7 @@ func (e *WasiEnv) Exec() {
 	e.inner.suspended, e.inner.jumping = false, false
 	e.refreshAttention()
 	e.mu.Unlock()
+	return nil
 }
 
 // Ignores reports whether the host set sig to be ignored (Config.Ignore).
