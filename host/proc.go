@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
 	"github.com/wasix-org/wasix-signals-go/wasix/proc"
@@ -289,4 +290,48 @@ const maxExecCache = 32
 type execCache struct {
 	execMu sync.Mutex
 	execs  map[string]loaded
+}
+
+// Signal sends sig to every member of the group, as kill() to a process
+// group does; SIGKILL ends them all (each within KillBound, as
+// Process.Signal). It returns the first error, having tried every member.
+func (g *Group) Signal(sig wasix.Signal) error {
+	g.mu.Lock()
+	members := make([]*Process, 0, len(g.members))
+	for _, p := range g.members {
+		members = append(members, p)
+	}
+	g.mu.Unlock()
+	var first error
+	for _, p := range members {
+		if err := p.Signal(sig); err != nil && first == nil && !errors.Is(err, env.ErrExited) && !errors.Is(err, env.ErrClosed) {
+			first = err
+		}
+	}
+	return first
+}
+
+// Pids returns the pids of the group's live members, in no order.
+func (g *Group) Pids() []int32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	pids := make([]int32, 0, len(g.members))
+	for pid := range g.members {
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// Group returns the process's group: Config.Group, or the group the
+// Runtime made for it (and the children it forks) when that was nil.
+func (p *Process) Group() *Group { return p.group }
+
+// NumProcesses returns the number of processes of the Runtime that have
+// not ended, forked ones included, and the number of forked processes
+// that have ended and wait to be joined (zombies).
+func (r *Runtime) NumProcesses() (live, zombies int) {
+	r.mu.Lock()
+	live = len(r.procs)
+	r.mu.Unlock()
+	return live, r.tree.Zombies()
 }

@@ -24,7 +24,8 @@ var ErrLimit = errors.New("proc: process limit reached")
 type Tree struct {
 	mu    sync.Mutex
 	limit int
-	count int // forked processes not yet reaped
+	count   int // forked processes not yet reaped
+	zombies int // forked processes ended and not yet reaped
 }
 
 // NewTree returns an empty Tree allowing limit forked processes at once
@@ -42,6 +43,14 @@ func (t *Tree) Count() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.count
+}
+
+// Zombies returns the number of forked processes that have ended and
+// wait for their parent to join them.
+func (t *Tree) Zombies() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.zombies
 }
 
 // Proc is one process of a Tree. The host creates it (Root for a program
@@ -117,8 +126,8 @@ func (t *Tree) Child(parent *Proc, e *env.WasiEnv, pid int32, h Host) (*Proc, er
 func (p *Proc) Abandon() {
 	t := p.tree
 	t.mu.Lock()
-	p.ended = true
 	t.reap(p)
+	p.ended = true
 	t.mu.Unlock()
 	procs.CompareAndDelete(p.env, p)
 	p.release()
@@ -154,15 +163,17 @@ func (p *Proc) End(outcome error) {
 	}
 	p.ended, p.status = true, StatusOf(outcome)
 	for pid, c := range p.children {
-		delete(p.children, pid)
-		c.parent = nil
 		if c.ended {
 			t.reap(c)
 		}
+		delete(p.children, pid)
+		c.parent = nil
 	}
 	parent := p.parent
 	if parent == nil {
 		t.reap(p) // nobody will join it
+	} else {
+		t.zombies++
 	}
 	t.mu.Unlock()
 	procs.CompareAndDelete(p.env, p)
@@ -185,6 +196,9 @@ func (t *Tree) reap(c *Proc) {
 	c.reaped = true
 	if c.parent != nil && c.parent.children[c.pid] == c {
 		delete(c.parent.children, c.pid)
+		if c.ended && c.forked {
+			t.zombies--
+		}
 	}
 	if c.forked {
 		t.count--
