@@ -22,8 +22,8 @@ var ErrLimit = errors.New("proc: process limit reached")
 // who forked whom, who has ended and waits to be joined, and the limit on
 // forked processes that bounds a fork bomb. It is safe for concurrent use.
 type Tree struct {
-	mu    sync.Mutex
-	limit int
+	mu      sync.Mutex
+	limit   int
 	count   int // forked processes not yet reaped
 	zombies int // forked processes ended and not yet reaped
 }
