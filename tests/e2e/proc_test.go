@@ -225,3 +225,82 @@ func TestForkSpinningChild(t *testing.T) {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 }
+
+// TestProcBadInput calls the process imports from a module without
+// asyncify, with bad and edge-case arguments; each answers an errno (the
+// module exits with it) or, for proc_exec, ends the process with the
+// status a shell gives.
+func TestProcBadInput(t *testing.T) {
+	const tmpl = `(module
+	  (import "wasix_32v1" "proc_fork" (func $fork (param i32 i32) (result i32)))
+	  (import "wasix_32v1" "proc_join" (func $join (param i32 i32 i32) (result i32)))
+	  (import "wasix_32v1" "proc_parent" (func $parent (param i32 i32) (result i32)))
+	  (import "wasix_32v1" "proc_exec" (func $exec (param i32 i32 i32 i32)))
+	  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+	  (memory (export "memory") 1)
+	  (data (i32.const 64) "nothing-here.wasm")
+	  (func (export "_start") %s))`
+	tests := []struct {
+		name, body string
+		status     int32
+	}{
+		{"fork without asyncify", `(call $exit (call $fork (i32.const 1) (i32.const 0)))`, int32(wasix.ENOTSUP)},
+		{"join no child", `(call $exit (call $join (i32.const 0) (i32.const 0) (i32.const 16)))`, int32(wasix.ECHILD)},
+		{"join bad tag", `(i32.store8 (i32.const 0) (i32.const 7)) (call $exit (call $join (i32.const 0) (i32.const 0) (i32.const 16)))`, int32(wasix.EINVAL)},
+		{"join pid out of bounds", `(call $exit (call $join (i32.const 65535) (i32.const 0) (i32.const 16)))`, int32(wasix.EFAULT)},
+		{"join status out of bounds", `(call $exit (call $join (i32.const 0) (i32.const 0) (i32.const -1)))`, int32(wasix.EFAULT)},
+		{"join some unknown pid", `(i32.store8 (i32.const 0) (i32.const 1)) (i32.store (i32.const 4) (i32.const 99)) (call $exit (call $join (i32.const 0) (i32.const 1) (i32.const 16)))`, int32(wasix.ECHILD)},
+		{"parent of self", `(drop (call $parent (i32.const 0) (i32.const 32))) (call $exit (i32.load (i32.const 32)))`, 0},
+		{"parent of unknown", `(call $exit (call $parent (i32.const 77) (i32.const 32)))`, int32(wasix.ESRCH)},
+		{"parent out of bounds", `(call $exit (call $parent (i32.const 0) (i32.const 65534)))`, int32(wasix.EFAULT)},
+		{"exec missing", `(call $exec (i32.const 64) (i32.const 17) (i32.const 64) (i32.const 17)) (call $exit (i32.const 1))`, 127},
+		{"exec name out of bounds", `(call $exec (i32.const 65530) (i32.const 17) (i32.const 64) (i32.const 0)) (call $exit (i32.const 1))`, 126},
+	}
+	rt, err := host.NewRuntime(host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := rt.Compile([]byte(fmt.Sprintf(tmpl, tt.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := rt.Start(context.Background(), m, host.Config{Args: []string{"x"}, Dirs: []host.Dir{{Host: t.TempDir(), Guest: "."}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, ok := wasix.ExitStatus(p.Wait())
+			if !ok || status != tt.status {
+				t.Errorf("outcome %v, want exit %d", p.Wait(), tt.status)
+			}
+		})
+	}
+}
+
+// TestProcLegacyJoinLinks: a module importing the older two-argument
+// proc_join links and gets ECHILD with no child.
+func TestProcLegacyJoinLinks(t *testing.T) {
+	rt, err := host.NewRuntime(host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	m, err := rt.Compile([]byte(`(module
+	  (import "wasix_32v1" "proc_join" (func $join (param i32 i32) (result i32)))
+	  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+	  (memory (export "memory") 1)
+	  (func (export "_start") (i32.store (i32.const 0) (i32.const -1))
+	    (call $exit (call $join (i32.const 0) (i32.const 8)))))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rt.Start(context.Background(), m, host.Config{Args: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, ok := wasix.ExitStatus(p.Wait()); !ok || status != int32(wasix.ECHILD) {
+		t.Errorf("outcome %v, want exit %d (ECHILD)", p.Wait(), wasix.ECHILD)
+	}
+}
