@@ -52,7 +52,9 @@ func (f *Fork) Copy(child *env.WasiEnv, module *wasmtime.Module) error {
 			return fmt.Errorf("proc: fork: grow the child's memory to %d pages: %w", want, err)
 		}
 	}
-	copy(child.Data(cs), from)
+	to := child.Data(cs)
+	prepareCopy(to[:len(from)])
+	copy(to, from)
 	for _, x := range module.Exports() {
 		gt := x.Type().GlobalType()
 		if gt == nil || !gt.Mutable() {
