@@ -109,7 +109,7 @@ func (p *Process) Fork(parent *proc.Proc, f *proc.Fork) (*proc.Proc, error) {
 		c.finish(nil)
 		return nil, err
 	}
-	if c.table, err = forkTable(p.table, c.env, cfg); err != nil {
+	if c.table, err = forkTable(p.table, c.env, p.cfg, cfg); err != nil {
 		return fail(fmt.Errorf("host: fork: standard streams: %w", err))
 	}
 	if r.epochs {
@@ -144,10 +144,11 @@ type tableForker interface {
 }
 
 // forkTable gives a forked child its descriptors: the parent's, duplicated,
-// when the descriptor layer can fork a Table; otherwise the standard
-// streams of the configuration.
-func forkTable(t *fd.Table, child *env.WasiEnv, cfg Config) (*fd.Table, error) {
-	if f, ok := any(t).(tableForker); ok && t != nil && cfg.Stdin == "" && cfg.Stdout == "" && cfg.Stderr == "" {
+// when the descriptor layer can fork a Table and the parent's standard
+// streams are not named files (which the child reopens, see childConfig);
+// otherwise the standard streams of the child's configuration.
+func forkTable(t *fd.Table, child *env.WasiEnv, parent, cfg Config) (*fd.Table, error) {
+	if f, ok := any(t).(tableForker); ok && t != nil && parent.Stdin == "" && parent.Stdout == "" && parent.Stderr == "" {
 		return f.Fork(child)
 	}
 	if files := stdio(cfg); len(files) > 0 {
