@@ -48,6 +48,15 @@ func TestForkCLI(t *testing.T) {
 		{args: []string{"nochild"}, legacy: true, stdout: "join: errno 12\n"},
 		{args: []string{"bomb"}, stdout: "bomb: fork failed with errno 6 after 256 children\nbomb: 256 killed and joined\n"},
 		{args: []string{"cycles", "500"}, legacy: true, stdout: "cycles: 500 of 500\n"},
+		// Pending signals and interval timers stay with the parent.
+		{args: []string{"pending"}, stdout: "child: SIGUSR1 0\njoined child: exited 0\n" +
+			"handler: SIGUSR1 in pid 1\nparent: SIGUSR1 1\n"},
+		{args: []string{"timer"}, stdout: "child: SIGALRM 0\njoined child: exited 0\nparent: timer fired yes\n"},
+		// Across exec: a blocked pending signal waits for the new
+		// program's handler; a handled one is back to its default action.
+		{args: []string{"execpending"}, legacy: true, stdout: "handler: SIGUSR1 in pid 2\nexeced: SIGUSR1 1\n" +
+			"joined child: exited 1\n"},
+		{args: []string{"execdfl"}, stdout: "joined child: killed by signal 10\n"},
 	}
 	for _, tt := range tests {
 		for _, bin := range []string{"fork.wasm", "fork_legacy.wasm"} {
