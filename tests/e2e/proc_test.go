@@ -38,6 +38,9 @@ func TestForkCLI(t *testing.T) {
 		{args: []string{"exec"}, legacy: true, stdout: "execed: argc 4: fork.wasm execed a b\nexeced: pid 2 ppid 1\n" +
 			"joined child: exited 5\n"},
 		{args: []string{"missing"}, legacy: true, stdout: "joined child: exited 127\n"},
+		// Another fixture, which raises SIGTERM with nothing registered.
+		{args: []string{"exec", "raise_exit.wasm", "15", "raw"}, stdout: "raise_exit: raising 15 mode=raw via=thread\n" +
+			"joined child: killed by signal 15\n"},
 		// Killed children are reported as killed, not as an exit.
 		{args: []string{"kill"}, legacy: true, stdout: "kill: 0\njoined child: killed by signal 9\n"},
 		{args: []string{"killdfl", "15"}, legacy: true, stdout: "kill: 0\njoined child: killed by signal 15\n"},
