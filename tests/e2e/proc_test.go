@@ -33,7 +33,7 @@ func TestForkCLI(t *testing.T) {
 		// the child sleeps before it prints.
 		{args: []string{"vfork"}, legacy: true, stdout: "child: ran first\nparent: resumed\njoined child: exited 3\n"},
 		// A jmp_buf set before the fork works in both processes.
-		{args: []string{"longjmp"}, stdout: "parent: longjmp returned 3\nchild: longjmp returned 2\njoined child: exited 0\n"},
+		{args: []string{"longjmp"}, stdout: "child: longjmp returned 2\nparent: longjmp returned 3\njoined child: exited 0\n"},
 		{args: []string{"handler"}, stdout: "handler: SIGUSR1 in pid 2\njoined child: exited 0\n"},
 		{args: []string{"exec"}, legacy: true, stdout: "execed: argc 4: fork.wasm execed a b\nexeced: pid 2 ppid 1\n" +
 			"joined child: exited 5\n"},
