@@ -28,7 +28,10 @@ func TestForkCLI(t *testing.T) {
 	}{
 		{args: []string{"basic"}, legacy: true, stdout: "child: fork returned 0, pid 2, ppid 1\n" +
 			"parent: pid 1, ppid 0, child joined by pid\njoined child: exited 7\n"},
-		{args: []string{"memory"}, stdout: "child sees 41 parent\njoined child: exited 0\nparent sees 41 parent\n"},
+		{args: []string{"memory"}, stdout: "child sees 41 parent 0\njoined child: exited 0\nparent sees 41 parent\n"},
+		// Bytes far apart in a large, mostly zero memory: the copy skips
+		// the zero pages and nothing else.
+		{args: []string{"sparse"}, stdout: "child: 17 bytes set, sum 7803\njoined child: exited 0\nparent: 17 bytes set, sum 7803\n"},
 		// vfork: the parent goes on only once the child has ended, although
 		// the child sleeps before it prints.
 		{args: []string{"vfork"}, legacy: true, stdout: "child: ran first\nparent: resumed\njoined child: exited 3\n"},

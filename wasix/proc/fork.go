@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,14 +48,18 @@ func (f *Fork) Copy(child *env.WasiEnv, module *wasmtime.Module) error {
 	if mem == nil {
 		return fmt.Errorf("proc: fork: the child has no memory: %v", child.MemoryError())
 	}
-	if have, want := mem.Size(cs), uint64(len(from))/pageSize; have < want {
+	have, want := mem.Size(cs), uint64(len(from))/pageSize
+	if have < want {
 		if _, err := mem.Grow(cs, want-have); err != nil {
 			return fmt.Errorf("proc: fork: grow the child's memory to %d pages: %w", want, err)
 		}
 	}
 	to := child.Data(cs)
+	if uint64(len(to)) < uint64(len(from)) {
+		return fmt.Errorf("proc: fork: the child's memory is %d bytes, the parent's %d", len(to), len(from))
+	}
 	prepareCopy(to[:len(from)])
-	copy(to, from)
+	copyMemory(to, from, min(have*pageSize, uint64(len(from))))
 	for _, x := range module.Exports() {
 		gt := x.Type().GlobalType()
 		if gt == nil || !gt.Mutable() {
@@ -88,6 +93,27 @@ func (f *Fork) Discard() {
 	if !f.used {
 		f.used = true
 		f.snapshots.Close()
+	}
+}
+
+// zeroChunk is the unit copyMemory skips when it is all zeros: a host page.
+const zeroChunk = 4096
+
+var zeros [zeroChunk]byte
+
+// copyMemory copies the parent's memory from into the child's, to. The
+// first fresh bytes are the child's memory as instantiated (its data
+// segments written): copied whole. Above them the child's memory is new
+// and reads as zeros, so the chunks of the parent's that are all zeros are
+// skipped: the child's pages there are never touched, as a copy-on-write
+// fork leaves untouched pages alone (see docs/PROCESSES.md, Cost).
+func copyMemory(to, from []byte, fresh uint64) {
+	copy(to[:fresh], from[:fresh])
+	for off := fresh; off < uint64(len(from)); off += zeroChunk {
+		end := min(off+zeroChunk, uint64(len(from)))
+		if chunk := from[off:end]; !bytes.Equal(chunk, zeros[:len(chunk)]) {
+			copy(to[off:end], chunk)
+		}
 	}
 }
 
