@@ -28,6 +28,17 @@
 // Group may signal each other with kill() (proc_signal); every pid outside
 // the caller's Group answers ESRCH, like a pid that does not exist.
 //
+// # Processes
+//
+// Programs built with asyncify can fork, join, exec and ask for their
+// parent (wasix/proc, docs/PROCESSES.md in the repository): a forked child
+// is a Process of its own, with its own pid and Store, in its parent's
+// Group (a process started without one gets a Group of its own), running
+// a copy of the parent's memory. [Options].MaxProcs bounds the forked
+// processes of a Runtime (EAGAIN beyond); [Group.Signal] signals a whole
+// family; [Runtime.NumProcesses] counts the processes alive and those
+// waiting to be joined.
+//
 // # Lifecycle
 //
 //	rt, err := host.NewRuntime(host.Options{})

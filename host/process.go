@@ -16,6 +16,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/wasix/async"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
+	"github.com/wasix-org/wasix-signals-go/wasix/proc"
 	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
 
@@ -93,6 +94,14 @@ type Process struct {
 	// async delivers signals to the guest while it runs wasm; nil on an
 	// engine without epochs.
 	async *async.Delivery
+
+	// The process layer (host/proc.go): the configuration and program a
+	// fork copies, the process's place in the Runtime's tree, and files
+	// the host opened for it.
+	cfg   Config
+	mod   *Module
+	proc  *proc.Proc
+	owned []*os.File
 }
 
 // Run compiles and runs a program to its end and returns its outcome (see
@@ -122,10 +131,11 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	if err := envCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	if cfg.Group != nil {
-		if err := cfg.Group.bind(r); err != nil {
-			return nil, err
-		}
+	if cfg.Group == nil {
+		cfg.Group = NewGroup() // its own, for the children it forks
+	}
+	if err := cfg.Group.bind(r); err != nil {
+		return nil, err
 	}
 	store := wasmtime.NewStore(r.engine)
 	wasi, err := wasiConfig(cfg)
@@ -134,7 +144,7 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		return nil, err
 	}
 	store.SetWasi(wasi)
-	p := &Process{rt: r, store: store, group: cfg.Group, done: make(chan struct{}), guestDone: make(chan struct{})}
+	p := &Process{rt: r, store: store, group: cfg.Group, cfg: cfg, mod: m, done: make(chan struct{}), guestDone: make(chan struct{})}
 	if p.pid, err = r.register(p); err != nil {
 		store.Close()
 		return nil, err
@@ -142,6 +152,8 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	envCfg.Pid = p.pid
 	p.env = env.New(store, envCfg)
 	p.env.SetPeers(p.peer)
+	p.proc = r.tree.Root(p.env, p.pid, p)
+	p.proc.SetArgs(cfg.Args)
 	r.starting.Done()
 	if files := stdio(cfg); len(files) > 0 {
 		if p.table, err = fd.New(p.env, fd.Config{Files: files}); err != nil {
@@ -183,7 +195,7 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		p.goid.Store(goroutineID())
 		// stack.Run drives setjmp/longjmp on asyncify binaries and is a
 		// plain call of _start otherwise.
-		err := stack.Run(store, p.inst, "_start")
+		err := p.run(func() error { return stack.Run(store, p.inst, "_start") })
 		p.finish(p.explain(p.env.Resolve(err)))
 	}()
 	return p, nil
@@ -311,6 +323,9 @@ func (p *Process) bound() {
 func (p *Process) conclude(outcome error) {
 	p.concluded.Do(func() {
 		p.err = outcome
+		if p.proc != nil {
+			p.proc.End(outcome)
+		}
 		if p.group != nil {
 			p.group.remove(p)
 		}

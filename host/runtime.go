@@ -14,6 +14,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
+	"github.com/wasix-org/wasix-signals-go/wasix/proc"
 	"github.com/wasix-org/wasix-signals-go/wasix/signal"
 	"github.com/wasix-org/wasix-signals-go/wasix/stack"
 )
@@ -45,6 +46,10 @@ type Options struct {
 	// or run them in your own Stores with Instantiate. Close releases the
 	// host's functions but leaves the Linker to its owner.
 	Linker *wasmtime.Linker
+	// MaxProcs bounds the forked processes that may exist at once,
+	// running or ended and not yet joined; proc_fork answers EAGAIN
+	// beyond it. 0 means proc.DefaultLimit (256), negative no limit.
+	MaxProcs int
 }
 
 // Runtime runs WASIX programs: one engine, one Linker holding WASI preview1,
@@ -75,6 +80,9 @@ type Runtime struct {
 	linkerClosed bool
 
 	unstable *preview0.Imports // the wasi_unstable functions preview1 cannot serve as they are
+
+	tree *proc.Tree // who forked whom (host/proc.go)
+	execCache
 }
 
 // importName is an import's module and name. A struct, not a joined
@@ -107,7 +115,9 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		defined: make(map[importName]bool),
 		nextPid: opts.FirstPid,
 		procs:   make(map[int32]*Process),
+		tree:    proc.NewTree(opts.MaxProcs),
 	}
+	r.execs = make(map[string]loaded)
 	if r.engine == nil {
 		r.engine = wasmtime.NewEngineWithConfig(NewEngineConfig())
 		r.epochs = true
@@ -161,10 +171,16 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err := stack.Install(r.linker); err != nil {
 		return nil, err
 	}
+	if err := proc.Install(r.linker); err != nil {
+		return nil, err
+	}
 	for _, ns := range []string{stack.Wasix32, stack.Wasix64} {
-		for _, name := range stack.Names() {
+		for _, name := range append(stack.Names(), proc.Names()...) {
 			r.defined[importName{ns, name}] = true
 		}
+	}
+	if err := proc.InstallArgs(r.linker); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -342,6 +358,12 @@ func (r *Runtime) instantiate(store *wasmtime.Store, m *Module, stubs *stubSet) 
 		if ext := r.linker.Get(store, module, name); ext != nil && (ft == nil || defines(ext, store, ft)) {
 			externs[i] = ext
 			continue
+		}
+		if ft != nil {
+			if f := proc.LegacyFunc(store, module, name, ft); f != nil {
+				externs[i] = f
+				continue
+			}
 		}
 		if ft == nil {
 			return nil, fmt.Errorf("host: import %s.%s is not a function and nothing defines it", module, name)

@@ -10,10 +10,14 @@ const (
 	ESUCCESS Errno = 0
 	EAGAIN   Errno = 6
 	EBADF    Errno = 8
+	ECHILD   Errno = 12
 	EFAULT   Errno = 21
 	EINTR    Errno = 27
 	EINVAL   Errno = 28
 	EIO      Errno = 29
+	ENOENT   Errno = 44
+	ENOEXEC  Errno = 45
+	ENOMEM   Errno = 48
 	ENOSPC   Errno = 51
 	ENOSYS   Errno = 52
 	ENOTSUP  Errno = 58
@@ -29,6 +33,10 @@ var errnoNames = map[Errno]string{
 	ESUCCESS:      "ESUCCESS",
 	EAGAIN:        "EAGAIN",
 	EBADF:         "EBADF",
+	ECHILD:        "ECHILD",
+	ENOENT:        "ENOENT",
+	ENOEXEC:       "ENOEXEC",
+	ENOMEM:        "ENOMEM",
 	EFAULT:        "EFAULT",
 	EINTR:         "EINTR",
 	EINVAL:        "EINVAL",

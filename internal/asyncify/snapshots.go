@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 )
 
 // TokenSize is the size of the token a guest keeps for a snapshot (a
@@ -52,8 +53,9 @@ type Limits struct {
 var DefaultLimits = Limits{Count: 256, Bytes: 4 << 20}
 
 // keys records the key of every live table, to tell a foreign token from
-// a forged one.
-var keys sync.Map // uint64 -> struct{}
+// a forged one, with the number of tables sharing it (a forked process's
+// table keeps its parent's key, see Clone).
+var keys sync.Map // uint64 -> *atomic.Int32
 
 // Table keeps the snapshots of one process, oldest first, within its
 // limits. It is not goroutine-safe: it belongs to the guest's goroutine.
@@ -82,15 +84,40 @@ func NewTable(l Limits) *Table {
 	t := &Table{rng: rand.NewChaCha8(seed), next: 1, limits: l, live: make(map[uint64]*Snapshot)}
 	for {
 		t.key = t.rng.Uint64()
-		if _, dup := keys.LoadOrStore(t.key, struct{}{}); t.key != 0 && !dup {
+		n := new(atomic.Int32)
+		n.Store(1)
+		if _, dup := keys.LoadOrStore(t.key, n); t.key != 0 && !dup {
 			break
 		}
 	}
 	return t
 }
 
-// Close forgets the table's key.
-func (t *Table) Close() { keys.Delete(t.key) }
+// Close forgets the table's key once no clone shares it.
+func (t *Table) Close() {
+	if v, ok := keys.Load(t.key); ok && v.(*atomic.Int32).Add(-1) == 0 {
+		keys.CompareAndDelete(t.key, v)
+	}
+}
+
+// Clone returns a table for a forked process: the same snapshots under
+// the same key, so that the jmp_bufs in the child's copy of the memory
+// still name them; new snapshots are numbered on from here in both, each
+// with its own random tags. Close both.
+func (t *Table) Clone() *Table {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:])
+	c := &Table{key: t.key, rng: rand.NewChaCha8(seed), next: t.next, limits: t.limits,
+		live: make(map[uint64]*Snapshot, len(t.live)), bytes: t.bytes}
+	for id, s := range t.live {
+		c.live[id] = s
+	}
+	c.order = append(c.order, t.order[t.head:]...)
+	if v, ok := keys.Load(t.key); ok {
+		v.(*atomic.Int32).Add(1)
+	}
+	return c
+}
 
 // Len and Bytes report what the table holds.
 func (t *Table) Len() int   { return len(t.live) }

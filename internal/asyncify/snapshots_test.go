@@ -98,3 +98,40 @@ func TestEviction(t *testing.T) {
 		t.Errorf("len, bytes (-want +got):\n%s", diff)
 	}
 }
+
+// TestClone: a forked process's copy of the table finds the parent's
+// snapshots, keeps its own from then on, and keeps the key known as
+// "foreign" to others until both tables are closed.
+func TestClone(t *testing.T) {
+	parent := asyncify.NewTable(asyncify.Limits{})
+	before := parent.Add(stackOf(8), 100, nil)
+	child := parent.Clone()
+	other := asyncify.NewTable(asyncify.Limits{})
+	defer other.Close()
+	lookup := func(tab *asyncify.Table, tok asyncify.Token) error {
+		_, err := tab.Lookup(tok)
+		return err
+	}
+	if err := lookup(child, before.Token()); err != nil {
+		t.Fatalf("child: snapshot made before the fork: %v", err)
+	}
+	afterChild := child.Add(stackOf(8), 200, nil)
+	afterParent := parent.Add(stackOf(8), 200, nil)
+	if err := lookup(parent, afterChild.Token()); !errors.Is(err, asyncify.ErrForged) {
+		t.Errorf("parent: the child's new snapshot: %v, want forged", err)
+	}
+	if err := lookup(child, afterParent.Token()); !errors.Is(err, asyncify.ErrForged) {
+		t.Errorf("child: the parent's new snapshot: %v, want forged", err)
+	}
+	parent.Close()
+	if err := lookup(child, before.Token()); err != nil {
+		t.Errorf("child after the parent closed: %v", err)
+	}
+	if err := lookup(other, before.Token()); !errors.Is(err, asyncify.ErrForeign) {
+		t.Errorf("other table while the child lives: %v, want foreign", err)
+	}
+	child.Close()
+	if err := lookup(other, before.Token()); !errors.Is(err, asyncify.ErrForged) {
+		t.Errorf("other table once both closed: %v, want forged", err)
+	}
+}

@@ -231,7 +231,9 @@ func (e *WasiEnv) ProcessSignals(store wasmtime.Storelike) error {
 // blocks): it delivers what is pending and reports whether the wait must
 // end with EINTR. Only a delivered signal (a handler ran) interrupts a
 // wait; one that is dropped (ignored by default or by the host, SIGSTOP)
-// does not, as on Linux. err is the terminal error when the process ended.
+// does not, as on Linux. Nor does SIGCHLD, whose handler runs while the
+// wait goes on (see docs/PROCESSES.md). err is the terminal error when the
+// process ended.
 func (e *WasiEnv) Interrupted(store wasmtime.Storelike) (bool, error) {
 	if !e.attention.Load() {
 		return false, nil
@@ -261,7 +263,9 @@ func (e *WasiEnv) processSignals(store wasmtime.Storelike) (handled bool, err er
 			e.log.Debug("signal delivered to the handler", "signal", sig.String())
 		}
 		// The mutex is not held here: the handler may re-enter any import.
-		handled = true
+		// SIGCHLD restarts the wait instead of interrupting it: see
+		// docs/PROCESSES.md (SIGCHLD).
+		handled = handled || sig != wasix.SIGCHLD
 		e.depth++
 		err := e.call(store, h, sig)
 		e.depth--
@@ -384,6 +388,7 @@ func (e *WasiEnv) Register(caller wasmtime.Storelike, name []byte) (bool, error)
 	e.mu.Lock()
 	e.inner.signal = fn
 	e.inner.signalSet = true
+	e.inner.signalName = string(name)
 	e.refreshAttention()
 	e.mu.Unlock()
 	if e.logEnabled(wasix.LevelTrace) {

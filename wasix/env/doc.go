@@ -69,6 +69,16 @@
 // trap after [WasiEnv.BeginJump], which ProcessSignals passes on unchanged
 // instead of recording a handler trap. docs/SETJMP.md has the details.
 //
+// # Processes (fork and exec)
+//
+// Package wasix/proc forks and execs processes. A forked child's env gets
+// its parent's callback_signal registration with [WasiEnv.Inherit] (looked
+// up again among the child's exports; [WasiEnv.Registration] reads it);
+// [WasiEnv.Exec] binds the env to an exec'd program's instance and resets
+// handled signals to their default, keeping pending ones and a blocked
+// delivery. SIGCHLD runs its handler without interrupting a wait
+// ([WasiEnv.Interrupted]). docs/PROCESSES.md has the details.
+//
 // # Time
 //
 // Interval timers and sleeps use a [Clock]; [ManualClock] makes them

@@ -69,7 +69,9 @@ type WasiEnv struct {
 	fast     bool           // internal/fastcall works in this build
 	instance *wasmtime.Instance
 	memory   *wasmtime.Memory
-	fastMem  fastcall.Memory
+	// hostMemory says that memory came from Config.Memory.
+	hostMemory bool
+	fastMem    fastcall.Memory
 	// noMemory says why guest memory cannot be reached, once Bind found
 	// none; nil otherwise.
 	noMemory error
@@ -111,11 +113,14 @@ type WasiEnv struct {
 type inner struct {
 	signal    handler // the registered handler; zero when none
 	signalSet bool    // a registration happened, found or not
-	threads   map[int32]*thread
-	timers    [wasix.NSIG]*timer
-	exit      *exitRecord
-	closed    bool
-	counters  Counters
+	// signalName is the name last registered, for a forked child to look
+	// up in its own instance (see inherit.go).
+	signalName string
+	threads    map[int32]*thread
+	timers     [wasix.NSIG]*timer
+	exit       *exitRecord
+	closed     bool
+	counters   Counters
 	// suspended holds handler calls back while the guest's stack is being
 	// unwound or rewound; jumping marks a longjmp in flight (see jump.go).
 	suspended, jumping bool
@@ -205,18 +210,19 @@ func NewChecked(store *wasmtime.Store, cfg Config) (*WasiEnv, error) {
 		return nil, err
 	}
 	e := &WasiEnv{
-		store:    store,
-		key:      contextKey(store),
-		ctx:      unsafe.Pointer(store.Context()),
-		fast:     fastcall.Supported(),
-		memory:   cfg.Memory,
-		policy:   cfg.Policy,
-		pid:      cfg.Pid,
-		log:      cfg.Logger,
-		clock:    cfg.Clock,
-		handlers: make(map[string]handler),
-		wake:     make(chan struct{}, 1),
-		created:  time.Now(),
+		store:      store,
+		key:        contextKey(store),
+		ctx:        unsafe.Pointer(store.Context()),
+		fast:       fastcall.Supported(),
+		memory:     cfg.Memory,
+		hostMemory: cfg.Memory != nil,
+		policy:     cfg.Policy,
+		pid:        cfg.Pid,
+		log:        cfg.Logger,
+		clock:      cfg.Clock,
+		handlers:   make(map[string]handler),
+		wake:       make(chan struct{}, 1),
+		created:    time.Now(),
 	}
 	switch {
 	case cfg.MinTimerInterval == 0:

@@ -31,6 +31,9 @@ type Options struct {
 	// Limits bound the snapshots kept for setjmp; the zero value is
 	// asyncify.DefaultLimits (256 snapshots, 4 MiB of saved frames).
 	Limits asyncify.Limits
+	// Snapshots, when set, is the table to start from (a forked child's
+	// copy of its parent's, see Driver.CloneSnapshots); the Driver closes it.
+	Snapshots *asyncify.Table
 }
 
 // Driver runs the entry point of one asyncify instance and serves its
@@ -51,6 +54,12 @@ type Driver struct {
 	target *asyncify.Snapshot // jumping: the snapshot to rewind
 	result int64              // rewinding: what stack_checkpoint returns
 	failed error              // a bad longjmp, reported at the top
+
+	// then is set while an import other than stack_checkpoint unwinds
+	// (Suspend); resumer names the import the rewind goes back to ("" for
+	// stack_checkpoint).
+	then    func(*asyncify.Stack) (int64, error)
+	resumer string
 }
 
 // NewDriver prepares a Driver for inst, which runs in e's store and must
@@ -65,7 +74,11 @@ func NewDriver(e *env.WasiEnv, inst *wasmtime.Instance, opts Options) (*Driver, 
 	if _, loaded := drivers.LoadOrStore(e, (*Driver)(nil)); loaded {
 		return nil, errors.New("stack: this process already has a driver")
 	}
-	d := &Driver{e: e, store: store, inst: inst, x: x, wide: x.Wide(), table: asyncify.NewTable(opts.Limits)}
+	table := opts.Snapshots
+	if table == nil {
+		table = asyncify.NewTable(opts.Limits)
+	}
+	d := &Driver{e: e, store: store, inst: inst, x: x, wide: x.Wide(), table: table}
 	drivers.Store(e, d)
 	return d, nil
 }
@@ -85,7 +98,12 @@ func (d *Driver) Snapshots() (count, bytes int) { return d.table.Len(), d.table.
 // is what the call ended with, as Func.Call reports it (pass it to
 // env.WasiEnv.Resolve for the process's outcome), or a *JumpError for a
 // longjmp to a bad jmp_buf, or an error wrapping asyncify.ErrOverflow.
-func (d *Driver) Call(entry string) error {
+func (d *Driver) Call(entry string) error { return d.call(entry, nil, 0) }
+
+// call is Call, starting with a rewind of from when it is set (a forked
+// child resuming its parent's stack), so that the import that unwound it
+// returns result.
+func (d *Driver) call(entry string, from *asyncify.Stack, result int64) error {
 	fn := d.inst.GetFunc(d.store, entry)
 	if fn == nil {
 		return fmt.Errorf("stack: no function export %q", entry)
@@ -103,12 +121,25 @@ func (d *Driver) Call(entry string) error {
 	}
 	d.state, d.failed = running, nil
 	defer func() { d.state = idle }()
+	if from != nil {
+		d.e.SuspendDelivery()
+		if err := d.x.StartRewind(d.store, from); err != nil {
+			return fmt.Errorf("stack: resume: %w", err)
+		}
+		d.state, d.result = rewinding, result
+	}
 	for {
 		err := call()
 		switch d.state {
 		case unwinding:
 			if err != nil {
 				return d.unwindFailed(err)
+			}
+			if d.then != nil {
+				if err := d.suspended(); err != nil {
+					return err
+				}
+				continue
 			}
 			if err := d.checkpointed(); err != nil {
 				return err

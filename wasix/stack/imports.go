@@ -147,6 +147,9 @@ func checkpoint(c *wasmtime.Caller, e *env.WasiEnv, snapPtr uint64, retPtr int64
 		ret = uint64(uint32(retPtr))
 	}
 	if d.state == rewinding {
+		if d.resumer != "" {
+			return 0, fmt.Errorf("stack: the rewind for %s reached %s", d.resumer, CheckpointName)
+		}
 		if err := d.x.StopRewind(c); err != nil {
 			return 0, err
 		}
