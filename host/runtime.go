@@ -60,9 +60,9 @@ type Runtime struct {
 	linker *wasmtime.Linker
 	// ownLinker is false when the Linker is the embedder's (Options.Linker).
 	ownLinker bool
-	epochs bool
-	log    *slog.Logger
-	cache  *modcache.Cache // nil: compile every time
+	epochs    bool
+	log       *slog.Logger
+	cache     *modcache.Cache // nil: compile every time
 
 	// defined holds every function the host itself puts in the Linker.
 	// It is written only by NewRuntime: Compile and Start read it without
