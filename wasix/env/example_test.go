@@ -7,7 +7,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
-	"github.com/wasix-org/wasix-signals-go/wasix/signal"
+	wasixsignal "github.com/wasix-org/wasix-signals-go/wasix/signal" // not to clash with os/signal
 )
 
 // Signals sent from Go, from any goroutine, wait for the guest's next safe
@@ -15,7 +15,7 @@ import (
 func ExampleWasiEnv_Signal() {
 	engine := wasmtime.NewEngine()
 	linker := wasmtime.NewLinker(engine)
-	if err := signal.Install(linker); err != nil {
+	if err := wasixsignal.Install(linker); err != nil {
 		panic(err)
 	}
 	wasm, _ := wasmtime.Wat2Wasm(`(module

@@ -71,10 +71,7 @@ func exec(c *wasmtime.Caller, e *env.WasiEnv, a []int64) (wasix.Errno, error) {
 		return 0, e.Exit(StatusNotExecutable)
 	}
 	path := string(name)
-	var argv []string
-	for _, s := range strings.FieldsFunc(string(args), func(r rune) bool { return r == '\n' || r == '\r' }) {
-		argv = append(argv, s)
-	}
+	argv := strings.FieldsFunc(string(args), func(r rune) bool { return r == '\n' || r == '\r' })
 	if len(argv) == 0 {
 		argv = []string{path}
 	}

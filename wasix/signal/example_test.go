@@ -6,7 +6,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
-	"github.com/wasix-org/wasix-signals-go/wasix/signal"
+	wasixsignal "github.com/wasix-org/wasix-signals-go/wasix/signal" // not to clash with os/signal
 )
 
 // A guest that registers its handler, raises SIGUSR1 (the handler runs
@@ -32,7 +32,7 @@ func Example() {
 	if err := linker.DefineWasi(); err != nil {
 		panic(err)
 	}
-	if err := signal.Install(linker); err != nil {
+	if err := wasixsignal.Install(linker); err != nil {
 		panic(err)
 	}
 	printTy := wasmtime.NewFuncType([]*wasmtime.ValType{wasmtime.NewValType(wasmtime.KindI32)}, nil)
