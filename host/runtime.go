@@ -244,7 +244,7 @@ type Module struct {
 	unknown bool
 }
 
-// Compile adapts a WASIX binary and compiles it (SPEC section 7): an
+// Compile adapts a WASIX binary and compiles it (docs/BEHAVIOUR.md section 7): an
 // imported memory becomes a defined, exported one; preview1 functions that
 // wasix-libc imports under wasix_32v1 move to wasi_snapshot_preview1,
 // except the ones this host implements itself so that signals interrupt

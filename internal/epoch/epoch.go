@@ -1,7 +1,7 @@
 // Package epoch makes wasmtime's epoch interruption resumable for
 // wasmtime-go v25: a Go callback runs on the guest's own goroutine whenever
 // a store's epoch deadline passes, and either lets the guest carry on or
-// terminates it. It is the last-resort safe point of SPEC section 6 item 4:
+// terminates it. It is the last-resort safe point of docs/BEHAVIOUR.md section 6 item 4:
 // the only way to reach a guest spinning in wasm code that makes no host
 // calls.
 //
@@ -38,7 +38,7 @@
 //	queue(sig)
 //	ok := epoch.NewKicker(engine).KickUntil(func() bool { return !isPending(sig) }, wake, 0, time.Second)
 //
-// # Traps (SPEC 6.4)
+// # Traps (BEHAVIOUR 6.4)
 //
 //   - Push the deadline far out before calling into the guest from inside the
 //     callback. While the callback runs wasmtime has taken it out of the store,

@@ -1,6 +1,6 @@
 // Package wasmbin adapts WASIX binaries (built with wasix-libc) for
 // wasmtime-go at load time, by rewriting the module before it is compiled
-// (SPEC section 7).
+// (docs/BEHAVIOUR.md section 7).
 //
 // A wasix-libc program imports its memory (env.memory, shared, 65536 pages
 // at most) and does not export it, and imports the WASI preview1 functions

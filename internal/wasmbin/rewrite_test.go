@@ -15,7 +15,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
 )
 
-// wasixWAT has the shape of a wasix-libc program (SPEC section 7): a shared
+// wasixWAT has the shape of a wasix-libc program (docs/BEHAVIOUR.md section 7): a shared
 // env.memory import, preview1 calls under wasix_32v1, atomics, data
 // segments, a start function that writes to memory, no memory export.
 const wasixWAT = `

@@ -5,7 +5,7 @@
 //                         expected/*.wasmer-policy
 //   node gen.mjs --check  fail if a committed file differs from what would be generated
 //
-// The .default expectations are written by hand from SPEC.md (default-policy
+// The .default expectations are written by hand from docs/BEHAVIOUR.md (default-policy
 // column), never by running anything. The .wasmer expectations are recorded from
 // the reference runtime by `node ref-run.mjs --record` (see run.sh --record).
 //
@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 
 // Imports a scenario may use, by the $name its body calls. The generator emits
-// only those a scenario mentions. Signatures from SPEC section 2.
+// only those a scenario mentions. Signatures from docs/BEHAVIOUR.md section 2.
 const IMPORTS = {
   callback_signal: `(import "wasix_32v1" "callback_signal" (func $callback_signal (param i32 i32)))`,
   proc_raise: `(import "wasix_32v1" "proc_raise" (func $proc_raise (param i32) (result i32)))`,
@@ -112,29 +112,29 @@ function builders(t) {
 // Expected output helper: lines of stdout then the exit status.
 const out = (lines, exit) => lines.map((l) => l + "\n").join("") + `exit ${exit}\n`;
 
-// Each scenario: rule (the SPEC rule it checks, one line), funcs(b) extra
+// Each scenario: rule (the contract rule it checks, one line), funcs(b) extra
 // module fields, body(b) the _start body, def: expected output under the
-// default policy, derived from SPEC.md.
+// default policy, derived from docs/BEHAVIOUR.md.
 const SCENARIOS = [];
 const S = (name, rule, def, body, funcs = () => "", extra = "") =>
   SCENARIOS.push({ name, rule, def, body, funcs, extra });
 
 // ---- section 3: registration ----
 S("reg_found",
-  "SPEC 3.2/4.4: an exported (i32)->() handler is found; proc_raise runs it before returning (5).",
+  "BEHAVIOUR 3.2/4.4: an exported (i32)->() handler is found; proc_raise runs it before returning (5).",
   out(["registered", "handler 10", "raise 10 -> 0", "done"], 0),
   (b) => [b.reg("handler"), b.say("registered\n"), b.raise(10)],
   (b) => b.handler("handler"));
 
 S("reg_not_found",
-  "SPEC 3.3: a missing name leaves the process blocked; the queued signal is delivered when a valid name is registered.",
+  "BEHAVIOUR 3.3: a missing name leaves the process blocked; the queued signal is delivered when a valid name is registered.",
   out(["registered nosuch", "raise 10 -> 0", "handler 10", "registered handler", "done"], 0),
   (b) => [b.reg("nosuch"), b.say("registered nosuch\n"), b.raise(10),
     b.reg("handler"), b.say("registered handler\n")],
   (b) => b.handler("handler"));
 
 S("reg_wrong_sig",
-  "SPEC 3.2: exports of type (i32)->i32 and ()->() count as not found (blocked); never called.",
+  "BEHAVIOUR 3.2: exports of type (i32)->i32 and ()->() count as not found (blocked); never called.",
   out(["raise 10 -> 0", "raise 12 -> 0", "handler 10", "handler 12", "registered handler", "done"], 0),
   (b) => [b.reg("bad_result"), b.raise(10), b.reg("bad_noparam"), b.raise(12),
     b.reg("handler"), b.say("registered handler\n")],
@@ -143,31 +143,31 @@ S("reg_wrong_sig",
     `  (func (export "bad_noparam")\n    ${b.say("bad_noparam called\n")})`].join("\n"));
 
 S("reg_export_memory",
-  "SPEC 3.2: a memory export named as handler counts as not found (blocked).",
+  "BEHAVIOUR 3.2: a memory export named as handler counts as not found (blocked).",
   out(["raise 10 -> 0", "handler 10", "registered handler", "done"], 0),
   (b) => [b.reg("memory"), b.raise(10), b.reg("handler"), b.say("registered handler\n")],
   (b) => b.handler("handler"));
 
 S("reg_export_global",
-  "SPEC 3.2: a global export named as handler counts as not found (blocked).",
+  "BEHAVIOUR 3.2: a global export named as handler counts as not found (blocked).",
   out(["raise 10 -> 0", "handler 10", "registered handler", "done"], 0),
   (b) => [b.reg("g"), b.raise(10), b.reg("handler"), b.say("registered handler\n")],
   (b) => [b.handler("handler"), `  (global (export "g") i32 (i32.const 7))`].join("\n"));
 
 S("reg_latest_wins",
-  "SPEC 3.3: re-registration replaces the handler; the latest registered name is called.",
+  "BEHAVIOUR 3.3: re-registration replaces the handler; the latest registered name is called.",
   out(["B 10", "raise 10 -> 0", "A 12", "raise 12 -> 0", "done"], 0),
   (b) => [b.reg("hA"), b.reg("hB"), b.raise(10), b.reg("hA"), b.raise(12)],
   (b) => [b.handler("hA", "A"), b.handler("hB", "B")].join("\n"));
 
 S("reg_clears",
-  "SPEC 3.3: a registration that finds nothing clears the previous handler (blocked), until a valid name again.",
+  "BEHAVIOUR 3.3: a registration that finds nothing clears the previous handler (blocked), until a valid name again.",
   out(["raise 10 -> 0", "handler 10", "registered handler", "done"], 0),
   (b) => [b.reg("handler"), b.reg("nosuch"), b.raise(10), b.reg("handler"), b.say("registered handler\n")],
   (b) => b.handler("handler"));
 
 S("reg_bad_name",
-  "SPEC 3.1: out-of-bounds, overflowing or non-UTF-8 name: nothing changes, no trap; the old handler stays.",
+  "BEHAVIOUR 3.1: out-of-bounds, overflowing or non-UTF-8 name: nothing changes, no trap; the old handler stays.",
   out(["oob returned", "handler 10", "raise 10 -> 0", "overflow returned", "handler 12", "raise 12 -> 0",
     "utf8 returned", "handler 14", "raise 14 -> 0", "done"], 0),
   (b) => {
@@ -180,21 +180,21 @@ S("reg_bad_name",
   (b) => b.handler("handler"));
 
 S("blocked_fifo",
-  "SPEC 3.3/4.2/4.5: blocked (__wasm_signal_blocked) keeps signals queued; unblocking delivers them in FIFO order before callback_signal returns.",
+  "BEHAVIOUR 3.3/4.2/4.5: blocked (__wasm_signal_blocked) keeps signals queued; unblocking delivers them in FIFO order before callback_signal returns.",
   out(["raise 10 -> 0", "raise 12 -> 0", "raise 14 -> 0", "handler 10", "handler 12", "handler 14", "unblocked", "done"], 0),
   (b) => [b.reg("handler"), b.reg("__wasm_signal_blocked"), b.raise(10), b.raise(12), b.raise(14),
     b.reg("handler"), b.say("unblocked\n")],
   (b) => b.handler("handler"));
 
 S("blocked_coalesce",
-  "SPEC 4.2: a signal raised again while pending is coalesced: delivered once, in first-arrival order.",
+  "BEHAVIOUR 4.2: a signal raised again while pending is coalesced: delivered once, in first-arrival order.",
   out(["raise 10 -> 0", "raise 12 -> 0", "raise 10 -> 0", "handler 10", "handler 12", "unblocked", "done"], 0),
   (b) => [b.reg("handler"), b.reg("__wasm_signal_blocked"), b.raise(10), b.raise(12), b.raise(10),
     b.reg("handler"), b.say("unblocked\n")],
   (b) => b.handler("handler"));
 
 S("handler_reregister",
-  "SPEC 3.3/4.4: a handler may call callback_signal; the new handler gets later signals.",
+  "BEHAVIOUR 3.3/4.4: a handler may call callback_signal; the new handler gets later signals.",
   out(["A 10", "raise 10 -> 0", "B 12", "raise 12 -> 0", "done"], 0),
   (b) => [b.reg("hA"), b.raise(10), b.raise(12)],
   (b) => {
@@ -204,7 +204,7 @@ S("handler_reregister",
   });
 
 S("handler_block_inside",
-  "SPEC 3.3: a handler that registers a missing name blocks delivery; a later valid registration delivers the queued signal.",
+  "BEHAVIOUR 3.3: a handler that registers a missing name blocks delivery; a later valid registration delivers the queued signal.",
   out(["A 10", "raise 10 -> 0", "raise 12 -> 0", "B 12", "registered hB", "done"], 0),
   (b) => [b.reg("hA"), b.raise(10), b.raise(12), b.reg("hB"), b.say("registered hB\n")],
   (b) => {
@@ -215,7 +215,7 @@ S("handler_block_inside",
 
 // ---- section 4: dispatch ----
 S("nested_raise",
-  "SPEC 4.4: a signal raised inside the handler is delivered re-entrantly before the inner proc_raise returns.",
+  "BEHAVIOUR 4.4: a signal raised inside the handler is delivered re-entrantly before the inner proc_raise returns.",
   out(["enter 10", "handler 12", "inner raise 12 -> 0", "leave 10", "raise 10 -> 0", "done"], 0),
   (b) => [b.reg("handler"), b.raise(10)],
   (b) => `  (func $handler (export "handler") (param $sig i32)
@@ -228,7 +228,7 @@ S("nested_raise",
         ${b.sayNum("handler ", "(local.get $sig)")})))`);
 
 S("handler_exit",
-  "SPEC 4.4: a handler that calls proc_exit(42) ends the process with status 42.",
+  "BEHAVIOUR 4.4: a handler that calls proc_exit(42) ends the process with status 42.",
   out(["handler 10"], 42),
   (b) => [b.reg("handler"), b.raise(10), b.say("after raise\n")],
   (b) => `  (func $handler (export "handler") (param $sig i32)
@@ -236,7 +236,7 @@ S("handler_exit",
     (call $proc_exit (i32.const 42)))`);
 
 S("handler_trap",
-  "SPEC 4.4: a trapping handler ends the run with an error wrapping the trap (CLI status 134).",
+  "BEHAVIOUR 4.4: a trapping handler ends the run with an error wrapping the trap (CLI status 134).",
   out(["handler 10"], 134),
   (b) => [b.reg("handler"), b.raise(10), b.say("after raise\n")],
   (b) => `  (func $handler (export "handler") (param $sig i32)
@@ -244,36 +244,36 @@ S("handler_trap",
     (unreachable))`);
 
 S("handler_recursion_overflow",
-  "SPEC 4.4/8: a handler re-raising its signal recurses (no host masking) until the wasm stack overflows: a trap in the handler, CLI status 134.",
+  "BEHAVIOUR 4.4/8: a handler re-raising its signal recurses (no host masking) until the wasm stack overflows: a trap in the handler, CLI status 134.",
   out(["start"], 134),
   (b) => [b.reg("handler"), b.say("start\n"), b.raise(10)],
   (b) => `  (func $handler (export "handler") (param $sig i32)
     (drop (call $proc_raise (local.get $sig))))`);
 
 S("kill_no_handler",
-  "SPEC 4.3: SIGKILL terminates at once with status 137 (nothing registered).",
+  "BEHAVIOUR 4.3: SIGKILL terminates at once with status 137 (nothing registered).",
   out(["start"], 137),
   (b) => [b.say("start\n"), b.raise(9)]);
 
 S("kill_with_handler",
-  "SPEC 4.3: SIGKILL cannot be caught: status 137, the handler is not called.",
+  "BEHAVIOUR 4.3: SIGKILL cannot be caught: status 137, the handler is not called.",
   out(["start"], 137),
   (b) => [b.reg("handler"), b.say("start\n"), b.raise(9)],
   (b) => b.handler("handler"));
 
 S("kill_blocked",
-  "SPEC 4.3/4.5: SIGKILL cannot be blocked: status 137 while blocked.",
+  "BEHAVIOUR 4.3/4.5: SIGKILL cannot be blocked: status 137 while blocked.",
   out(["start"], 137),
   (b) => [b.reg("handler"), b.reg("__wasm_signal_blocked"), b.say("start\n"), b.raise(9)],
   (b) => b.handler("handler"));
 
 S("sigstop_handler",
-  "SPEC 4.3: SIGSTOP cannot be caught and is ignored: result 0, the handler is not called.",
+  "BEHAVIOUR 4.3: SIGSTOP cannot be caught and is ignored: result 0, the handler is not called.",
   out(["raise 19 -> 0", "done"], 0),
   (b) => [b.reg("handler"), b.raise(19)],
   (b) => b.handler("handler"));
 
-// Default actions, nothing registered (SPEC 4.6): terminating signals end the
+// Default actions, nothing registered (BEHAVIOUR 4.6): terminating signals end the
 // process with 128+sig; ignored ones are dropped (not queued: a handler
 // registered afterwards gets nothing).
 const DEFAULTS = [
@@ -287,7 +287,7 @@ for (const [n, sig, status] of DEFAULTS) {
       : `is ignored by default: dropped, not queued for a later handler`)
     : `terminates by default with status ${status}`;
   S(`default_${n}`,
-    `SPEC 4.6: nothing registered, SIG${n.toUpperCase()} (${sig}) ${what}.`,
+    `BEHAVIOUR 4.6: nothing registered, SIG${n.toUpperCase()} (${sig}) ${what}.`,
     status === null
       ? out(["start", `raise ${sig} -> 0`, "registered", "done"], 0)
       : out(["start"], status),
@@ -297,13 +297,13 @@ for (const [n, sig, status] of DEFAULTS) {
 
 // ---- section 5: arguments of the signal imports ----
 S("sig_zero",
-  "SPEC 5: proc_raise(0) delivers nothing and returns 0.",
+  "BEHAVIOUR 5: proc_raise(0) delivers nothing and returns 0.",
   out(["raise 0 -> 0", "done"], 0),
   (b) => [b.reg("handler"), b.raise(0)],
   (b) => b.handler("handler"));
 
 S("sig_zero_probe",
-  "SPEC 5: signal 0 to thread_signal/proc_signal only probes existence: 0 or ESRCH (71), nothing delivered.",
+  "BEHAVIOUR 5: signal 0 to thread_signal/proc_signal only probes existence: 0 or ESRCH (71), nothing delivered.",
   out(["thread_signal 1 0 -> 0", "thread_signal 7 0 -> 71", "proc_signal self 0 -> 0", "proc_signal 999 0 -> 71", "done"], 0),
   (b) => [b.reg("handler"), `(drop (call $proc_id (i32.const 20)))`,
     b.sayNum("thread_signal 1 0 -> ", `(call $thread_signal (i32.const 1) (i32.const 0))`),
@@ -313,7 +313,7 @@ S("sig_zero_probe",
   (b) => b.handler("handler"));
 
 S("sig_out_of_range",
-  "SPEC 8/compat table: a signal number outside 0..31 gives EINVAL (28) and delivers nothing.",
+  "BEHAVIOUR 8/compat table: a signal number outside 0..31 gives EINVAL (28) and delivers nothing.",
   out(["raise 32 -> 28", "raise 255 -> 28", "raise -1 -> 28", "raise -2147483648 -> 28",
     "thread_signal 1 32 -> 28", "done"], 0),
   (b) => [b.reg("handler"), b.raise(32), b.raise(255), b.raise(-1), b.raise(-2147483648),
@@ -322,7 +322,7 @@ S("sig_out_of_range",
 
 for (const [n, tid, lit] of [["tid0", "0", "0"], ["tid1", "1", "1"], ["main_alias", "0x3FFFFFFF", "1073741823"]]) {
   S(`thread_signal_${n}`,
-    `SPEC 5: thread_signal with tid ${tid} means this thread; the handler runs before it returns 0.`,
+    `BEHAVIOUR 5: thread_signal with tid ${tid} means this thread; the handler runs before it returns 0.`,
     out(["handler 10", `thread_signal ${lit} 10 -> 0`, "done"], 0),
     (b) => [b.reg("handler"),
       b.sayNum(`thread_signal ${lit} 10 -> `, `(call $thread_signal (i32.const ${tid}) (i32.const 10))`)],
@@ -330,7 +330,7 @@ for (const [n, tid, lit] of [["tid0", "0", "0"], ["tid1", "1", "1"], ["main_alia
 }
 
 S("thread_signal_unknown",
-  "SPEC 5/compat table: an unknown tid (7, -1) gives ESRCH (71), nothing delivered.",
+  "BEHAVIOUR 5/compat table: an unknown tid (7, -1) gives ESRCH (71), nothing delivered.",
   out(["thread_signal 7 10 -> 71", "thread_signal -1 10 -> 71", "done"], 0),
   (b) => [b.reg("handler"),
     b.sayNum("thread_signal 7 10 -> ", `(call $thread_signal (i32.const 7) (i32.const 10))`),
@@ -338,14 +338,14 @@ S("thread_signal_unknown",
   (b) => b.handler("handler"));
 
 S("proc_signal_pid0",
-  "SPEC 5: proc_signal pid 0 means this process: as proc_raise, the handler runs before it returns 0.",
+  "BEHAVIOUR 5: proc_signal pid 0 means this process: as proc_raise, the handler runs before it returns 0.",
   out(["handler 10", "proc_signal 0 10 -> 0", "done"], 0),
   (b) => [b.reg("handler"),
     b.sayNum("proc_signal 0 10 -> ", `(call $proc_signal (i32.const 0) (i32.const 10))`)],
   (b) => b.handler("handler"));
 
 S("proc_signal_self",
-  "SPEC 5: proc_signal to the own pid (from proc_id) is as proc_raise.",
+  "BEHAVIOUR 5: proc_signal to the own pid (from proc_id) is as proc_raise.",
   out(["proc_id -> 0", "handler 10", "proc_signal self 10 -> 0", "done"], 0),
   (b) => [b.reg("handler"),
     b.sayNum("proc_id -> ", `(call $proc_id (i32.const 20))`),
@@ -353,7 +353,7 @@ S("proc_signal_self",
   (b) => b.handler("handler"));
 
 S("proc_signal_unknown",
-  "SPEC 5/compat table: an unknown pid (999, -1) gives ESRCH (71), nothing delivered.",
+  "BEHAVIOUR 5/compat table: an unknown pid (999, -1) gives ESRCH (71), nothing delivered.",
   out(["proc_signal 999 10 -> 71", "proc_signal -1 10 -> 71", "done"], 0),
   (b) => [b.reg("handler"),
     b.sayNum("proc_signal 999 10 -> ", `(call $proc_signal (i32.const 999) (i32.const 10))`),
@@ -361,7 +361,7 @@ S("proc_signal_unknown",
   (b) => b.handler("handler"));
 
 S("sizes_get_empty",
-  "SPEC 5: proc_signals_sizes_get/proc_signals_get succeed with count 0 when no disposition is configured.",
+  "BEHAVIOUR 5: proc_signals_sizes_get/proc_signals_get succeed with count 0 when no disposition is configured.",
   out(["sizes_get -> 0", "count 0", "get -> 0", "done"], 0),
   (b) => [`(i32.store (i32.const 16) (i32.const 0x5a5a5a5a))`,
     b.sayNum("sizes_get -> ", `(call $proc_signals_sizes_get (i32.const 16))`),
@@ -369,7 +369,7 @@ S("sizes_get_empty",
     b.sayNum("get -> ", `(call $proc_signals_get (i32.const 256))`)]);
 
 S("ids",
-  "SPEC 1/5: thread_id writes 1 (main thread); proc_id writes the pid, 1 for the first process.",
+  "BEHAVIOUR 1/5: thread_id writes 1 (main thread); proc_id writes the pid, 1 for the first process.",
   out(["thread_id -> 0", "tid 1", "proc_id -> 0", "pid 1", "done"], 0),
   (b) => [`(i32.store (i32.const 16) (i32.const 0x5a5a5a5a))`, `(i32.store (i32.const 20) (i32.const 0x5a5a5a5a))`,
     b.sayNum("thread_id -> ", `(call $thread_id (i32.const 16))`),
@@ -378,7 +378,7 @@ S("ids",
     b.sayNum("pid ", `(i32.load (i32.const 20))`)]);
 
 S("pointer_fault",
-  "SPEC 5: an out-of-bounds or overflowing out-pointer gives FAULT (21), never a trap.",
+  "BEHAVIOUR 5: an out-of-bounds or overflowing out-pointer gives FAULT (21), never a trap.",
   out(["thread_id 65534 -> 21", "proc_id -1 -> 21", "sizes_get 65536 -> 21", "done"], 0),
   (b) => [
     b.sayNum("thread_id 65534 -> ", `(call $thread_id (i32.const 65534))`),
@@ -386,7 +386,7 @@ S("pointer_fault",
     b.sayNum("sizes_get 65536 -> ", `(call $proc_signals_sizes_get (i32.const 65536))`)]);
 
 S("preview1_raise",
-  "SPEC 2/1: wasi_snapshot_preview1.proc_raise is shadowed by the WASIX one and uses WASIX numbers (16 = STKFLT, not CHLD).",
+  "BEHAVIOUR 2/1: wasi_snapshot_preview1.proc_raise is shadowed by the WASIX one and uses WASIX numbers (16 = STKFLT, not CHLD).",
   out(["handler 10", "p1 raise 10 -> 0", "handler 16", "p1 raise 16 -> 0", "done"], 0),
   (b) => [b.reg("handler"),
     b.sayNum("p1 raise 10 -> ", `(call $p1_proc_raise (i32.const 10))`),
@@ -394,24 +394,24 @@ S("preview1_raise",
   (b) => b.handler("handler"));
 
 S("raise_interval_cancel",
-  "SPEC 5: proc_raise_interval with interval 0 cancels (no timer armed): result 0, nothing delivered.",
+  "BEHAVIOUR 5: proc_raise_interval with interval 0 cancels (no timer armed): result 0, nothing delivered.",
   out(["interval 14 0 -> 0", "done"], 0),
   (b) => [b.reg("handler"),
     b.sayNum("interval 14 0 -> ", `(call $proc_raise_interval (i32.const 14) (i64.const 0) (i32.const 0))`)],
   (b) => b.handler("handler"));
 
 S("sleep_zero",
-  "SPEC 6.3: thread_sleep with nothing queued waits the full (zero) time and returns 0.",
+  "BEHAVIOUR 6.3: thread_sleep with nothing queued waits the full (zero) time and returns 0.",
   out(["sleep 0 -> 0", "done"], 0),
   (b) => [b.reg("handler"), b.sayNum("sleep 0 -> ", `(call $thread_sleep (i64.const 0))`)],
   (b) => b.handler("handler"));
 
 // Where the reference runtime (expected/NAME.wasmer, recorded) differs from the
-// SPEC's `wasmer`-policy column, this is what that column gives, derived from
-// SPEC.md by hand. run.sh holds wasix-run --policy wasmer to it for the
+// original `wasmer` table, this is what that column gives, derived from
+// docs/BEHAVIOUR.md by hand. run.sh holds wasix-run --policy wasmer to it for the
 // scenarios that known-differences.txt lists. Written as expected/NAME.wasmer-policy.
 const WASMER_POLICY = {
-  // Not a table point: as the default policy (SPEC 3.3).
+  // Not a table point: as the default policy (BEHAVIOUR 3.3).
   handler_reregister: out(["A 10", "raise 10 -> 0", "B 12", "raise 12 -> 0", "done"], 0),
   handler_block_inside: out(["A 10", "raise 10 -> 0", "raise 12 -> 0", "B 12", "registered hB", "done"], 0),
 };
@@ -427,7 +427,7 @@ function render(sc) {
   const used = Object.keys(IMPORTS).filter((k) => text.includes(`$${k} `) || text.includes(`$${k})`));
   return `;; ${sc.name}: ${sc.rule}
 ;; Generated by tests/conformance/gen.mjs from its scenario table; do not edit by hand.
-;; Expected output: expected/${sc.name}.default (SPEC) and expected/${sc.name}.wasmer (reference runtime).
+;; Expected output: expected/${sc.name}.default (docs/BEHAVIOUR.md) and expected/${sc.name}.wasmer (reference runtime).
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))

@@ -5,7 +5,7 @@
 #   - our runner, `wasix-run --policy wasmer`, compared with the live reference
 #     output (the recorded one when the reference crashed)         column "wasmer"
 #   - our runner, `wasix-run --policy default`, compared with expected/NAME.default
-#     (derived from SPEC.md)                                       column "default"
+#     (derived from docs/BEHAVIOUR.md)                                       column "default"
 # A mismatch fails the run unless known-differences.txt lists it.
 #
 # usage: tests/conformance/run.sh [--record] [--ref-only] [--no-ref] [NAME ...]
@@ -128,7 +128,7 @@ known() { # known NAME CHECK -> prints the reason, status 0 when listed
 }
 # verdict NAME CHECK GOT WANT -> ok | ok(listed) | known | spec | DIFF | -
 # A listed wasmer difference with an expected/NAME.wasmer-policy file (what the
-# SPEC's wasmer-policy column gives) must match that file: "spec", else DIFF.
+# original `wasmer` table gives) must match that file: "spec", else DIFF.
 verdict() {
   local n="$1" c="$2" got="$3" want="$4" policy="$here/expected/$1.wasmer-policy"
   if [ ! -f "$got" ] || [ ! -f "$want" ]; then echo "-"; return; fi

@@ -14,7 +14,7 @@ import (
 // anyStderr marks a case whose stderr is not checked.
 const anyStderr = "\x00any"
 
-// TestExitStatus checks the exit statuses of SPEC section 4 (and the
+// TestExitStatus checks the exit statuses of docs/BEHAVIOUR.md section 4 (and the
 // fixtures' table) through wasix-run.
 func TestExitStatus(t *testing.T) {
 	raising := func(sig, mode, via string) string {

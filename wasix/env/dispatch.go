@@ -212,7 +212,7 @@ func (t *thread) remove(sig wasix.Signal) {
 	}
 }
 
-// ProcessSignals delivers the pending signals of this process (SPEC section
+// ProcessSignals delivers the pending signals of this process (docs/BEHAVIOUR.md section
 // 4). It must run on the goroutine that runs the guest, with store the
 // *wasmtime.Store or the current *wasmtime.Caller. It returns nil when the
 // guest may carry on, or the terminal error when the process has ended
@@ -370,7 +370,7 @@ func exitStatus(err error) (int32, bool) {
 	return 0, false
 }
 
-// Register is callback_signal after the name was read (SPEC section 3,
+// Register is callback_signal after the name was read (docs/BEHAVIOUR.md section 3,
 // steps 2-4): it looks name up among the instance's exports, records the
 // result (a function of type (i32)->(), or none, which blocks delivery),
 // and processes pending signals. It reports whether a handler was found.

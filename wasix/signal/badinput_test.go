@@ -1,6 +1,6 @@
 package signal_test
 
-// The bad-input matrix of SPEC section 8: every import, in every namespace
+// The bad-input matrix of docs/BEHAVIOUR.md section 8: every import, in every namespace
 // it is defined in, against every class of bad argument that applies to
 // it, under both policies. Each cell checks the errno (or the documented
 // no-op of callback_signal), the log line, the registration state, the
@@ -177,7 +177,7 @@ func biCells(p wasix.Policy) []biCell {
 	// badSig is the expectation for a signal number outside 0..31 given to
 	// an import that otherwise raises it here: EINVAL and a warning, or,
 	// under the wasmer policy, signal 0, which the handler receives. The
-	// warning is required under both policies (SPEC section 8: "a clear
+	// warning is required under both policies (docs/BEHAVIOUR.md section 8: "a clear
 	// errno or a documented no-op, a log line").
 	badSig := func(call string, raw int32, deliversZero bool) biWant {
 		l := biWarn(call+": signal number out of range", "signal", strconv.Itoa(int(raw)))
@@ -365,7 +365,7 @@ func biCells(p wasix.Policy) []biCell {
 		cells = append(cells, biCell{ns: ns, imp: psig, class: "own_pid", args: []uint64{biPid, 10}, want: deliver(10)})
 		if wasmer {
 			// The reference runtime answers 0 and delivers nothing; the
-			// signal is dropped, so a debug line must say so (SPEC
+			// signal is dropped, so a debug line must say so (docs/BEHAVIOUR.md
 			// section 4: drops are logged at debug level).
 			cells = append(cells, biCell{ns: ns, imp: psig, class: "pid_0", args: []uint64{0, 10},
 				want: biWant{logs: []biLog{biDebug("proc_signal", "pid", "0", "signal", "SIGUSR1")}}})

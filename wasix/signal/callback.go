@@ -8,7 +8,7 @@ import (
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 )
 
-// callbackSignal is callback_signal(name_ptr, name_len) (SPEC section 3):
+// callbackSignal is callback_signal(name_ptr, name_len) (docs/BEHAVIOUR.md section 3):
 // it registers the exported function called name as the signal handler.
 // A name out of bounds or not valid UTF-8 is logged and changes nothing. A
 // name that is not an exported (i32)->() function clears the handler and

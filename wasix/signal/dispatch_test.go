@@ -38,7 +38,7 @@ func cb(ptr, n uint32) string {
 	return fmt.Sprintf("(call $cb (i32.const %d) (i32.const %d))", int32(ptr), int32(n))
 }
 
-// dispatchCases cover SPEC sections 3 and 4, step by step, in both policies.
+// dispatchCases cover docs/BEHAVIOUR.md sections 3 and 4, step by step, in both policies.
 var dispatchCases = []dispatchCase{
 	// Section 3 step 2-3: what a registration finds.
 	{name: "registration found", body: "(call $reg)" + raise(10), want: res("ok", 10, 0)},

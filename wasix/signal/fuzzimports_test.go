@@ -3,7 +3,7 @@ package signal_test
 // Fuzz targets for the imports that read or write guest memory, the ones
 // that take signal numbers, tids and pids, and FuzzModel, which runs random
 // sequences of operations against a real guest and against a small
-// pure-Go model of SPEC section 4.
+// pure-Go model of docs/BEHAVIOUR.md section 4.
 
 import (
 	"bytes"
@@ -205,7 +205,7 @@ func fzIgnored(bits uint32) []wasix.Signal {
 }
 
 // fzDispositions is what proc_signals_get must write for cfg, computed from
-// the SPEC: {u8 sig, u8 1} per ignored signal in signal order, without
+// the contract: {u8 sig, u8 1} per ignored signal in signal order, without
 // SIGKILL and SIGSTOP, which cannot be ignored.
 func fzDispositions(cfg env.Config) []byte {
 	var out []byte
@@ -272,7 +272,7 @@ func fzInit(s fzState) func(*ihGuest) error {
 func fzDirty(g *fzGuest) bool { return g.env.Exited() != nil || g.env.Counters().Pending != 0 }
 
 // fzRaiseOracle is what raising sig (already checked, 0..31) here does,
-// from SPEC section 4 and the policy table, independently of the model of
+// from docs/BEHAVIOUR.md section 4 and the policy table, independently of the model of
 // FuzzModel: handler calls, counter change, outcome.
 func fzRaiseOracle(p wasix.Policy, s fzState, sig int32) (events []int32, delta env.Counters, outcome string) {
 	wasmer := p == wasix.PolicyWasmer
@@ -382,7 +382,7 @@ func fzCheckNumber(t *testing.T, g *fzGuest, c fzNumberCase) {
 	}
 }
 
-// fzSignalCheck applies the SPEC's number check: a number outside 0..31 is
+// fzSignalCheck applies the contract's number check: a number outside 0..31 is
 // EINVAL under the default policy and signal 0 under the wasmer policy.
 func fzSignalCheck(p wasix.Policy, raw int32) (sig int32, ok bool) {
 	if raw >= 0 && raw < 32 {
@@ -582,7 +582,7 @@ var modelWat = "(module\n" + ihImportsWat() + `
   (func (export "other_handler") (param i32) (call $log (i32.add (local.get 0) (i32.const 100))))
 )`
 
-// model is SPEC section 4 in plain Go: one process, one thread.
+// model is docs/BEHAVIOUR.md section 4 in plain Go: one process, one thread.
 type model struct {
 	wasmer  bool
 	pid     int32

@@ -33,7 +33,7 @@ type ihImport struct {
 	void   bool
 }
 
-// ihImports is SPEC section 2, independently of the package's own table.
+// ihImports is docs/BEHAVIOUR.md section 2, independently of the package's own table.
 var ihImports = []ihImport{
 	{signal.CallbackSignalName, []ihParam{ihPtr, ihPtr}, true},
 	{signal.ProcRaiseName, []ihParam{ihI32}, false},

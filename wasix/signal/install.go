@@ -77,7 +77,7 @@ const (
 	ptrKind
 )
 
-// imports lists every signal import in the order of SPEC section 2.
+// imports lists every signal import in the order of docs/BEHAVIOUR.md section 2.
 var imports = []importDef{
 	{name: CallbackSignalName, params: []kind{ptrKind, ptrKind}, noResult: true, body: callbackSignal},
 	{name: ProcRaiseName, params: []kind{i32}, body: procRaise},
@@ -92,7 +92,7 @@ var imports = []importDef{
 	{name: ThreadSleepName, params: []kind{i64}, body: threadSleep},
 }
 
-// Install defines every signal import in the Linker: all of SPEC section 2
+// Install defines every signal import in the Linker: all of docs/BEHAVIOUR.md section 2
 // in wasix_32v1 and wasix_64v1, and proc_raise in wasi_snapshot_preview1 and
 // wasi_unstable. It enables shadowing on the Linker so that these replace
 // wasmtime's WASI proc_raise: call it after Linker.DefineWasi.
@@ -208,7 +208,7 @@ func SafePoint(f func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmti
 }
 
 // Names lists the imports Install defines in wasix_32v1 and wasix_64v1, in
-// the order of SPEC section 2.
+// the order of docs/BEHAVIOUR.md section 2.
 func Names() []string {
 	names := make([]string, len(imports))
 	for i, d := range imports {
