@@ -15,11 +15,9 @@ const TranslatedModule = "wasi_unstable/translated"
 // Preview1Module is where the functions preview1 serves unchanged move.
 const Preview1Module = "wasi_snapshot_preview1"
 
-// Functions lists every function wasi_unstable defines, with its
-// signature: 'i' is i32, 'I' is i64, the part after ':' the result. All
-// but sock_accept (which preview1 added) exist in preview1 with the same
-// signature.
-var Functions = map[string]string{
+// Preview1 lists every function wasmtime's WASI preview1 defines, with its
+// signature: 'i' is i32, 'I' is i64, the part after ':' the result.
+var Preview1 = map[string]string{
 	"args_get": "ii:i", "args_sizes_get": "ii:i",
 	"environ_get": "ii:i", "environ_sizes_get": "ii:i",
 	"clock_res_get": "ii:i", "clock_time_get": "iIi:i",
@@ -34,8 +32,22 @@ var Functions = map[string]string{
 	"path_open": "iiiiiIIii:i", "path_readlink": "iiiiii:i", "path_remove_directory": "iii:i",
 	"path_rename": "iiiiii:i", "path_symlink": "iiiii:i", "path_unlink_file": "iii:i",
 	"poll_oneoff": "iiii:i", "proc_exit": "i:", "proc_raise": "i:i", "sched_yield": ":i",
-	"random_get": "ii:i", "sock_recv": "iiiiii:i", "sock_send": "iiiii:i", "sock_shutdown": "ii:i",
+	"random_get": "ii:i", "sock_accept": "iii:i", "sock_recv": "iiiiii:i",
+	"sock_send": "iiiii:i", "sock_shutdown": "ii:i",
 }
+
+// Functions lists every function wasi_unstable defines, in the notation of
+// Preview1: all of preview1's but sock_accept (which preview1 added), with
+// the same signatures.
+var Functions = func() map[string]string {
+	m := make(map[string]string, len(Preview1))
+	for name, sig := range Preview1 {
+		if name != "sock_accept" {
+			m[name] = sig
+		}
+	}
+	return m
+}()
 
 // Translated lists the functions whose arguments or results differ from
 // preview1 in layout or in constants: fd_seek (whence), fd_filestat_get
