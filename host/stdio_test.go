@@ -95,3 +95,36 @@ func TestOwnedStdioRenumberAndClose(t *testing.T) {
 		}
 	}
 }
+
+// A handler that writes to an owned stream does not get the rest of its
+// batch delivered inside that write: the batch stays in arrival order.
+func TestHandlerWritesKeepBatchOrder(t *testing.T) {
+	src := `(module
+  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+  (import "wasix_32v1" "proc_raise" (func $raise (param i32) (result i32)))
+  (import "wasix_32v1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "h")
+  (data (i32.const 8) "__wasm_signal_blocked")
+  (func (export "h") (param $sig i32)
+    (i32.store8 (i32.const 100) (i32.add (i32.const 48) (i32.rem_u (local.get $sig) (i32.const 10))))
+    (i32.store (i32.const 16) (i32.const 100)) (i32.store (i32.const 20) (i32.const 1))
+    (drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24))))
+  (func (export "_start")
+    (call $cb (i32.const 8) (i32.const 21))
+    (drop (call $raise (i32.const 12)))
+    (drop (call $raise (i32.const 14)))
+    (drop (call $raise (i32.const 10)))
+    (call $cb (i32.const 0) (i32.const 1))))`
+	r, w := pipe(t)
+	p, _ := start(t, context.Background(), src, host.Config{Stdio: [3]*os.File{nil, w}})
+	if got := describe(wait(t, p)); got != "ok" {
+		t.Fatalf("got %s", got)
+	}
+	w.Close()
+	buf := make([]byte, 16)
+	n, _ := r.Read(buf)
+	if got := string(buf[:n]); got != "240" {
+		t.Errorf("handler wrote %q, want \"240\" (SIGUSR2, SIGALRM, SIGUSR1 in arrival order)", got)
+	}
+}

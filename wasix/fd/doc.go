@@ -20,6 +20,11 @@
 // terminal (SIGWINCH) does not cut a read short. The same rule holds for
 // the clock waits of poll_oneoff.
 //
+// These calls are safe points only where they wait: a read or write that
+// moves data at once delivers nothing, so that a handler writing to its
+// output does not have the rest of the pending batch delivered inside that
+// write (the batch keeps its arrival order).
+//
 // # SIGPIPE
 //
 // fd_write to a pipe or socket whose reader is gone raises SIGPIPE in the

@@ -136,9 +136,6 @@ func readIovecs(c *wasmtime.Caller, e *env.WasiEnv, ptr, n uint64) ([]iovec, boo
 func (ly *layer) fdRead(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	t, f := owned(e, a[0].I32())
 	if f == nil {
-		if err := e.ProcessSignals(c); err != nil {
-			return 0, err
-		}
 		return forward(c, e, ly.engine, "fd_read", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32())
 	}
 	iovs, ok := readIovecs(c, e, u32(a[1]), u32(a[2]))
@@ -153,10 +150,10 @@ func (ly *layer) fdRead(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (w
 		}
 	}
 	if f.acc == unix.O_WRONLY {
-		return wasix.EBADF, e.ProcessSignals(c)
+		return wasix.EBADF, nil
 	}
 	if buf.len == 0 {
-		return wasix.ESUCCESS, e.ProcessSignals(c)
+		return wasix.ESUCCESS, nil
 	}
 	revents, err := t.readyOrAgain(c, f, unix.POLLIN)
 	if errno, err := waitResult(err); err != nil || errno != 0 {
@@ -211,9 +208,6 @@ const pipeChunk = 4096
 func (ly *layer) fdWrite(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	t, f := owned(e, a[0].I32())
 	if f == nil {
-		if err := e.ProcessSignals(c); err != nil {
-			return 0, err
-		}
 		errno, err := forward(c, e, ly.engine, "fd_write", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32())
 		if err == nil && errno == wasix.EPIPE {
 			err = raisePipe(c, e)
@@ -223,9 +217,6 @@ func (ly *layer) fdWrite(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (
 	iovs, ok := readIovecs(c, e, u32(a[1]), u32(a[2]))
 	if !ok || !e.WriteUint32(c, u32(a[3]), 0) {
 		return e.FaultErrno(), nil
-	}
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
 	}
 	if f.acc == unix.O_RDONLY {
 		return wasix.EBADF, nil
@@ -290,9 +281,6 @@ func raisePipe(c *wasmtime.Caller, e *env.WasiEnv) error {
 // wasmtime's table is told too: a descriptor of wasmtime's that an owned
 // one hid (the standard streams) goes with it.
 func (ly *layer) fdClose(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	fd := a[0].I32()
 	t, f := owned(e, fd)
 	errno, err := forward(c, e, ly.engine, "fd_close", fd)
@@ -308,9 +296,6 @@ func (ly *layer) fdClose(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (
 // descriptor of wasmtime's cannot be duplicated (wasmtime's WASI has no
 // dup): it moves to to, as wasmtime's fd_renumber does.
 func (ly *layer) fdRenumberDup(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	from, to := a[0].I32(), a[1].I32()
 	t, f := owned(e, from)
 	if f == nil {
@@ -336,9 +321,6 @@ func (ly *layer) fdRenumberDup(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.
 // fdRenumberMove is preview1's fd_renumber(from, to): from moves to to,
 // replacing whatever to was.
 func (ly *layer) fdRenumberMove(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	from, to := a[0].I32(), a[1].I32()
 	t, f := owned(e, from)
 	if f == nil {
@@ -402,9 +384,6 @@ const (
 // rights from the host's access mode; a pipe is of unknown type, as
 // wasmtime reports one. For the others, wasmtime's answer.
 func (ly *layer) fdstatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	_, f := owned(e, a[0].I32())
 	if f == nil {
 		return forward(c, e, ly.engine, "fd_fdstat_get", a[0].I32(), a[1].I32())

@@ -63,9 +63,6 @@ func (ly *layer) lowest(c *wasmtime.Caller, e *env.WasiEnv, t *Table, min uint32
 // Reads and writes on it wait interruptibly; a write with no reader left
 // raises SIGPIPE.
 func (ly *layer) fdPipe(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	p1, p2 := u32(a[0]), u32(a[1])
 	if _, ok := e.Read(c, p1, 4); !ok {
 		return e.FaultErrno(), nil
@@ -128,18 +125,12 @@ func (ly *layer) fdDup(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wa
 func (ly *layer) fdDup2(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	min := uint32(a[1].I32())
 	if min > math.MaxInt32 {
-		if err := e.ProcessSignals(c); err != nil {
-			return 0, err
-		}
 		return wasix.EINVAL, nil
 	}
 	return ly.dup(c, e, a[0].I32(), min, u32(a[3]))
 }
 
 func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, ret uint64) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	t, f := owned(e, fd)
 	if f == nil {
 		// wasmtime's WASI has no dup: its descriptors cannot be
@@ -175,9 +166,6 @@ func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, r
 // neither table uses, as open(2) would choose. A directory descriptor that
 // is owned (a pipe, a stream) is not a directory.
 func (ly *layer) pathOpen(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	t := Lookup(e)
 	if t != nil && t.get(a[0].I32()) != nil {
 		return errNOTDIR, nil
@@ -225,9 +213,6 @@ const (
 // answer EAGAIN instead. APPEND cannot be changed there (ENOTSUP); the
 // sync flags are EINVAL, as wasmtime answers them.
 func (ly *layer) fdstatSetFlags(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	if err := e.ProcessSignals(c); err != nil {
-		return 0, err
-	}
 	_, f := owned(e, a[0].I32())
 	if f == nil {
 		return forward(c, e, ly.engine, "fd_fdstat_set_flags", a[0].I32(), a[1].I32())

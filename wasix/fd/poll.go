@@ -75,9 +75,6 @@ func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint6
 			f = t.get(int32(binary.LittleEndian.Uint32(s[16:])))
 		}
 		if f == nil {
-			if err := e.ProcessSignals(c); err != nil {
-				return 0, err
-			}
 			return descriptors()
 		}
 		ev := int16(unix.POLLIN)

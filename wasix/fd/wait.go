@@ -102,11 +102,10 @@ func (t *Table) ready(c wasmtime.Storelike, f *file, events int16) (int16, error
 		return events, nil
 	}
 	// Most calls find the descriptor ready: answer those with one poll.
+	// Such a call is no wait, and no safe point either: a handler that
+	// writes must not have the rest of its batch delivered inside it.
 	pfd := []unix.PollFd{{Fd: int32(f.fd), Events: events}}
 	if n, err := unix.Poll(pfd, 0); err == nil && n > 0 {
-		if err := t.env.ProcessSignals(c); err != nil {
-			return 0, err
-		}
 		return pfd[0].Revents, nil
 	}
 	if err := t.wait(c, pfd, -1); err != nil {
@@ -123,9 +122,6 @@ var errAgain = unix.EAGAIN
 func (t *Table) readyOrAgain(c wasmtime.Storelike, f *file, events int16) (int16, error) {
 	if !f.st.nonblock.Load() || !f.kind.mayBlock() {
 		return t.ready(c, f, events)
-	}
-	if err := t.env.ProcessSignals(c); err != nil {
-		return 0, err
 	}
 	pfd := []unix.PollFd{{Fd: int32(f.fd), Events: events}}
 	if n, err := unix.Poll(pfd, 0); err != nil || n == 0 {
