@@ -95,7 +95,8 @@ type Instance struct {
 	fStopUnwind              fastcall.Func
 	fStopRewind              fastcall.Func
 	sp, tls                  *wasmtime.Global
-	wide                     bool // 64-bit memory: i64 globals and header
+	fsp, ftls                fastcall.Global // sp and tls through the C API, when fast
+	wide                     bool            // 64-bit memory: i64 globals and header
 	memory                   MemoryFunc
 	unwindSP                 uint64 // __stack_pointer when the unwind started
 	base                     uint64 // where the header goes: __data_end aligned to 16
@@ -140,7 +141,7 @@ func Bind(store *wasmtime.Store, inst *wasmtime.Instance, memory MemoryFunc) (*I
 	// below the stack; else 0 (wasm-ld --stack-first puts the stack at the
 	// bottom of memory). The top is __stack_high, else the stack pointer
 	// before the program runs. These are link-time constants: read once.
-	upper := x.StackPointer(store)
+	upper := x.getGlobal(store, x.sp)
 	if high != nil {
 		upper = x.getGlobal(store, high)
 	}
@@ -158,6 +159,20 @@ func Bind(store *wasmtime.Store, inst *wasmtime.Instance, memory MemoryFunc) (*I
 	if x.fast {
 		x.fStartUnwind, x.fStartRewind = fastcall.FuncOf(x.startUnwind), fastcall.FuncOf(x.startRewind)
 		x.fStopUnwind, x.fStopRewind = fastcall.FuncOf(x.stopUnwind), fastcall.FuncOf(x.stopRewind)
+		// fastcall's globals take i32 and i64 only: otherwise, and for a
+		// __tls_base of the other width, stay on wasmtime-go's API.
+		integer := func(g *wasmtime.Global) bool {
+			k := g.Type(store).Content().Kind()
+			return k == wasmtime.KindI32 || k == wasmtime.KindI64
+		}
+		if !integer(x.sp) || (x.tls != nil && x.tls.Type(store).Content().Kind() != x.sp.Type(store).Content().Kind()) {
+			x.fast = false
+		} else {
+			x.fsp = fastcall.GlobalOf(x.sp)
+			if x.tls != nil {
+				x.ftls = fastcall.GlobalOf(x.tls)
+			}
+		}
 	}
 	return x, nil
 }
@@ -173,7 +188,10 @@ func (x *Instance) getGlobal(s wasmtime.Storelike, g *wasmtime.Global) uint64 {
 	return uint64(uint32(v.I32()))
 }
 
-func (x *Instance) setGlobal(s wasmtime.Storelike, g *wasmtime.Global, v uint64) error {
+func (x *Instance) setGlobal(s wasmtime.Storelike, g *wasmtime.Global, fg fastcall.Global, v uint64) error {
+	if x.fast {
+		return fg.Set(x.ctx, x.wide, v)
+	}
 	if x.wide {
 		return g.Set(s, wasmtime.ValI64(int64(v)))
 	}
@@ -181,7 +199,12 @@ func (x *Instance) setGlobal(s wasmtime.Storelike, g *wasmtime.Global, v uint64)
 }
 
 // StackPointer returns __stack_pointer.
-func (x *Instance) StackPointer(s wasmtime.Storelike) uint64 { return x.getGlobal(s, x.sp) }
+func (x *Instance) StackPointer(s wasmtime.Storelike) uint64 {
+	if x.fast {
+		return x.fsp.Get(x.ctx)
+	}
+	return x.getGlobal(s, x.sp)
+}
 
 // header is the size of {current, end}.
 func (x *Instance) header() uint64 {
@@ -192,19 +215,18 @@ func (x *Instance) header() uint64 {
 }
 
 // region returns where the header goes and the bounds of the frame data
-// for a stack pointer sp.
-func (x *Instance) region(s wasmtime.Storelike, sp uint64) (at, start, end uint64, err error) {
+// for a stack pointer sp, in mem (the guest memory: each step fetches it
+// once, and again after any guest code ran).
+func (x *Instance) region(mem []byte, sp uint64) (at, start, end uint64, err error) {
 	at = x.base
 	start = at + x.header()
-	mem := uint64(len(x.memory(s)))
-	if start < at || start > sp || sp > mem {
-		return 0, 0, 0, fmt.Errorf("%w: __data_end %#x, __stack_pointer %#x, memory %d bytes", ErrOverflow, at, sp, mem)
+	if size := uint64(len(mem)); start < at || start > sp || sp > size {
+		return 0, 0, 0, fmt.Errorf("%w: __data_end %#x, __stack_pointer %#x, memory %d bytes", ErrOverflow, at, sp, size)
 	}
 	return at, start, sp, nil
 }
 
-func (x *Instance) writeHeader(s wasmtime.Storelike, at, current, end uint64) {
-	mem := x.memory(s)
+func (x *Instance) writeHeader(mem []byte, at, current, end uint64) {
 	if x.wide {
 		binary.LittleEndian.PutUint64(mem[at:], current)
 		binary.LittleEndian.PutUint64(mem[at+8:], end)
@@ -214,8 +236,7 @@ func (x *Instance) writeHeader(s wasmtime.Storelike, at, current, end uint64) {
 	binary.LittleEndian.PutUint32(mem[at+4:], uint32(end))
 }
 
-func (x *Instance) readCurrent(s wasmtime.Storelike, at uint64) uint64 {
-	mem := x.memory(s)
+func (x *Instance) readCurrent(mem []byte, at uint64) uint64 {
 	if x.wide {
 		return binary.LittleEndian.Uint64(mem[at:])
 	}
@@ -248,11 +269,12 @@ func (x *Instance) call0(s wasmtime.Storelike, f *wasmtime.Func, ff fastcall.Fun
 // entry point.
 func (x *Instance) StartUnwind(s wasmtime.Storelike) error {
 	x.unwindSP = x.StackPointer(s)
-	at, start, end, err := x.region(s, x.unwindSP)
+	mem := x.memory(s)
+	at, start, end, err := x.region(mem, x.unwindSP)
 	if err != nil {
 		return err
 	}
-	x.writeHeader(s, at, start, end)
+	x.writeHeader(mem, at, start, end)
 	if err := x.call1(s, x.startUnwind, x.fStartUnwind, at); err != nil {
 		return fmt.Errorf("asyncify: %s: %w", StartUnwind, err)
 	}
@@ -264,21 +286,27 @@ func (x *Instance) StartUnwind(s wasmtime.Storelike) error {
 // stack pointer (nothing of the unwound stack is usable then).
 func (x *Instance) StopUnwind(s wasmtime.Storelike) (*Stack, error) {
 	sp := x.unwindSP
-	at, start, end, err := x.region(s, sp)
+	mem := x.memory(s)
+	at, start, end, err := x.region(mem, sp)
 	if err != nil {
 		return nil, err
 	}
 	// Checked before asyncify's own check, which traps with unreachable.
-	current := x.readCurrent(s, at)
+	current := x.readCurrent(mem, at)
 	if current < start || current > end {
 		return nil, fmt.Errorf("%w: the frames need %d bytes, %d are free", ErrOverflow, current-start, end-start)
 	}
 	if err := x.call0(s, x.stopUnwind, x.fStopUnwind); err != nil {
 		return nil, fmt.Errorf("asyncify: %s: %w", StopUnwind, err)
 	}
+	// Guest code ran since mem was fetched: fetch it again.
 	st := &Stack{SP: sp, Data: append([]byte(nil), x.memory(s)[start:current]...)}
 	if x.tls != nil {
-		st.TLS = x.getGlobal(s, x.tls)
+		if x.fast {
+			st.TLS = x.ftls.Get(x.ctx)
+		} else {
+			st.TLS = x.getGlobal(s, x.tls)
+		}
 	}
 	return st, nil
 }
@@ -288,7 +316,8 @@ func (x *Instance) StopUnwind(s wasmtime.Storelike) (*Stack, error) {
 // guest replays its calls down to the host function that started the
 // unwind, which must call StopRewind.
 func (x *Instance) StartRewind(s wasmtime.Storelike, st *Stack) error {
-	at, start, end, err := x.region(s, st.SP)
+	mem := x.memory(s)
+	at, start, end, err := x.region(mem, st.SP)
 	if err != nil {
 		return err
 	}
@@ -296,16 +325,16 @@ func (x *Instance) StartRewind(s wasmtime.Storelike, st *Stack) error {
 	if n > end-start {
 		return fmt.Errorf("%w: the frames need %d bytes, %d are free", ErrOverflow, n, end-start)
 	}
-	if err := x.setGlobal(s, x.sp, st.SP); err != nil {
+	if err := x.setGlobal(s, x.sp, x.fsp, st.SP); err != nil {
 		return fmt.Errorf("asyncify: restore %s: %w", StackPointer, err)
 	}
 	if x.tls != nil {
-		if err := x.setGlobal(s, x.tls, st.TLS); err != nil {
+		if err := x.setGlobal(s, x.tls, x.ftls, st.TLS); err != nil {
 			return fmt.Errorf("asyncify: restore %s: %w", TLSBase, err)
 		}
 	}
-	copy(x.memory(s)[start:], st.Data)
-	x.writeHeader(s, at, start+n, end)
+	copy(mem[start:], st.Data)
+	x.writeHeader(mem, at, start+n, end)
 	if err := x.call1(s, x.startRewind, x.fStartRewind, at); err != nil {
 		return fmt.Errorf("asyncify: %s: %w", StartRewind, err)
 	}

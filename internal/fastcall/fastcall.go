@@ -9,6 +9,9 @@
 //     instead of Func.Call, which rebuilds the function type and takes
 //     global locks on every call.
 //   - Memory.Data returns guest memory in one cgo call instead of two.
+//   - Global.Get and Global.Set read and write an integer global in one
+//     cgo call, without wasmtime-go's Val (two more cgo calls and an
+//     allocation each).
 //
 // It relies on the layout of a few wasmtime-go v25 types (a Linker's and a
 // Caller's C pointer, a Func's and a Memory's C handle). [Supported]
@@ -29,7 +32,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v25"
 )
 
-// handle mirrors wasmtime_func_t and wasmtime_memory_t.
+// handle mirrors wasmtime_func_t, wasmtime_memory_t and wasmtime_global_t.
 type handle struct {
 	storeID uint64
 	private uintptr
@@ -40,6 +43,10 @@ type Func struct{ h handle }
 
 // Memory is a guest memory handle, valid as long as its store.
 type Memory struct{ h handle }
+
+// Global is a handle of a guest global of type i32 or i64, valid as long
+// as its store.
+type Global struct{ h handle }
 
 // Args are a host function's integer arguments: i32 values sign-extended.
 type Args [4]int64
@@ -255,6 +262,23 @@ func MemoryOf(m *wasmtime.Memory) Memory { return Memory{*(*handle)(unsafe.Point
 // ctx; the slice is valid until the memory grows.
 func (m Memory) Data(ctx unsafe.Pointer) []byte { return cMemory(ctx, m.h) }
 
+// GlobalOf copies g's handle. g must be of type i32 or i64 (the caller
+// checks it once, with Global.Type).
+func GlobalOf(g *wasmtime.Global) Global { return Global{*(*handle)(unsafe.Pointer(g))} }
+
+// Get returns the global's value in the store whose context pointer is
+// ctx: an i32 zero-extended, an i64 as its bits.
+func (g Global) Get(ctx unsafe.Pointer) uint64 { return cGlobalGet(ctx, g.h) }
+
+// Set sets the global to v, truncated to 32 bits unless wide (an i64
+// global). It fails for an immutable global or a wrong width.
+func (g Global) Set(ctx unsafe.Pointer, wide bool, v uint64) error {
+	if msg, failed := cGlobalSet(ctx, g.h, wide, v); failed {
+		return fmt.Errorf("fastcall: set global: %s", msg)
+	}
+	return nil
+}
+
 // linkerPtr returns the wasmtime_linker_t* of l.
 func linkerPtr(l *wasmtime.Linker) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(l)) }
 
@@ -281,7 +305,9 @@ func layoutsMatch() bool {
 		field0(reflect.TypeFor[wasmtime.Func](), "val", reflect.Struct, unsafe.Sizeof(handle{})) &&
 		reflect.TypeFor[wasmtime.Func]().Size() == unsafe.Sizeof(handle{}) &&
 		field0(reflect.TypeFor[wasmtime.Memory](), "val", reflect.Struct, unsafe.Sizeof(handle{})) &&
-		reflect.TypeFor[wasmtime.Memory]().Size() == unsafe.Sizeof(handle{})
+		reflect.TypeFor[wasmtime.Memory]().Size() == unsafe.Sizeof(handle{}) &&
+		field0(reflect.TypeFor[wasmtime.Global](), "val", reflect.Struct, unsafe.Sizeof(handle{})) &&
+		reflect.TypeFor[wasmtime.Global]().Size() == unsafe.Sizeof(handle{})
 }
 
 // probe runs every path once on a scratch engine and checks the results
@@ -312,6 +338,7 @@ func probe() (err error) {
 	  (import "probe" "f" (func $f (param i32 i64 i32) (result i32)))
 	  (memory (export "memory") 1)
 	  (global $g (export "g") (mut i32) (i32.const 0))
+	  (global (export "g64") (mut i64) (i64.const 0))
 	  (func (export "run") (result i32) (call $f (i32.const -5) (i64.const 0x10000000000) (i32.const 7)))
 	  (func (export "set") (param i32) (global.set $g (local.get 0)) (i32.store8 (i32.const 9) (local.get 0)))
 	  (func (export "trap") (param i32) unreachable)
@@ -346,6 +373,22 @@ func probe() (err error) {
 	if err := FuncOf(inst.GetFunc(store, "bump")).Call0(ctx); err != nil ||
 		inst.GetExport(store, "g").Global().Get(store).I32() != 78 {
 		return fmt.Errorf("fastcall: probe of Call0 failed: %v", err)
+	}
+	g := GlobalOf(inst.GetExport(store, "g").Global())
+	if got := g.Get(ctx); got != 78 {
+		return fmt.Errorf("fastcall: probe of Global.Get failed: %d", got)
+	}
+	if err := g.Set(ctx, false, 0xfffffffe); err != nil || g.Get(ctx) != 0xfffffffe ||
+		inst.GetExport(store, "g").Global().Get(store).I32() != -2 {
+		return fmt.Errorf("fastcall: probe of Global.Set failed: %v", err)
+	}
+	g64 := GlobalOf(inst.GetExport(store, "g64").Global())
+	if err := g64.Set(ctx, true, 1<<40|3); err != nil || g64.Get(ctx) != 1<<40|3 ||
+		inst.GetExport(store, "g64").Global().Get(store).I64() != 1<<40|3 {
+		return fmt.Errorf("fastcall: probe of an i64 Global failed: %v", err)
+	}
+	if g.Set(ctx, true, 1) == nil {
+		return fmt.Errorf("fastcall: probe: an i64 value was stored into an i32 global")
 	}
 	var ce *CallError
 	if err := FuncOf(inst.GetFunc(store, "trap")).CallI32(ctx, 1); !errors.As(err, &ce) {

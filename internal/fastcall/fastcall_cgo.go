@@ -34,6 +34,8 @@ extern wasmtime_error_t *wasmtime_func_call(wasmtime_context_t *ctx, const wx_ha
 	const wx_val_t *args, size_t nargs, wx_val_t *results, size_t nresults, wasm_trap_t **trap);
 extern uint8_t *wasmtime_memory_data(const wasmtime_context_t *ctx, const wx_handle_t *memory);
 extern size_t wasmtime_memory_data_size(const wasmtime_context_t *ctx, const wx_handle_t *memory);
+extern void wasmtime_global_get(wasmtime_context_t *ctx, const wx_handle_t *global, wx_val_t *out);
+extern wasmtime_error_t *wasmtime_global_set(wasmtime_context_t *ctx, const wx_handle_t *global, const wx_val_t *val);
 extern wasm_trap_t *wasmtime_trap_new(const char *msg, size_t len);
 extern void wasm_trap_message(const wasm_trap_t *trap, wasm_byte_vec_t *out);
 extern void wasm_trap_delete(wasm_trap_t *trap);
@@ -141,6 +143,30 @@ static wx_bytes_t wx_memory(wasmtime_context_t *ctx, uint64_t store_id, size_t p
 	wx_bytes_t b = { wasmtime_memory_data(ctx, &m), wasmtime_memory_data_size(ctx, &m) };
 	return b;
 }
+
+// wx_global_get returns the value of an i32 or i64 global (an i32
+// zero-extended); callers check the global's type once beforehand.
+static uint64_t wx_global_get(wasmtime_context_t *ctx, uint64_t store_id, size_t private_) {
+	wx_handle_t g = { store_id, private_ };
+	wx_val_t v;
+	wasmtime_global_get(ctx, &g, &v);
+	return v.kind == WX_I64 ? (uint64_t)v.of.i64 : (uint64_t)(uint32_t)v.of.i32;
+}
+
+// wx_global_set sets an i32 (wide = 0) or i64 global.
+static wasmtime_error_t *wx_global_set(wasmtime_context_t *ctx, uint64_t store_id, size_t private_, int wide, uint64_t x) {
+	wx_handle_t g = { store_id, private_ };
+	wx_val_t v;
+	v.of.i64 = 0;
+	if (wide) {
+		v.kind = WX_I64;
+		v.of.i64 = (int64_t)x;
+	} else {
+		v.kind = WX_I32;
+		v.of.i32 = (int32_t)(uint32_t)x;
+	}
+	return wasmtime_global_set(ctx, &g, &v);
+}
 */
 import "C"
 
@@ -218,6 +244,27 @@ func cMemory(ctx unsafe.Pointer, m handle) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(b.base)), int(b.size))
+}
+
+// cGlobalGet returns an i32 or i64 global's value.
+func cGlobalGet(ctx unsafe.Pointer, g handle) uint64 {
+	return uint64(C.wx_global_get((*C.wasmtime_context_t)(ctx), C.uint64_t(g.storeID), C.size_t(g.private)))
+}
+
+// cGlobalSet sets an i32 or i64 global; msg describes a failure.
+func cGlobalSet(ctx unsafe.Pointer, g handle, wide bool, v uint64) (msg string, failed bool) {
+	w := C.int(0)
+	if wide {
+		w = 1
+	}
+	err := C.wx_global_set((*C.wasmtime_context_t)(ctx), C.uint64_t(g.storeID), C.size_t(g.private), w, C.uint64_t(v))
+	if err == nil {
+		return "", false
+	}
+	var vec C.wasm_byte_vec_t
+	var exited, status C.int
+	C.wx_failure(err, nil, &vec, &exited, &status)
+	return takeMessage(&vec), true
 }
 
 func cTrap(msg string) unsafe.Pointer {

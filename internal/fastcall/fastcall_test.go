@@ -170,3 +170,64 @@ func TestReleaseFreesEntries(t *testing.T) {
 		t.Errorf("a released function was called: %v", err)
 	}
 }
+
+// Global.Get and Global.Set agree with wasmtime-go's own Global API, for
+// i32 (zero-extended on Get, truncated on Set) and i64 globals; a wrong
+// width or an immutable global is an error, not a crash.
+func TestGlobal(t *testing.T) {
+	engine := wasmtime.NewEngine()
+	wasm, err := wasmtime.Wat2Wasm(`(module
+	  (global (export "g32") (mut i32) (i32.const -1))
+	  (global (export "g64") (mut i64) (i64.const 0x123456789))
+	  (global (export "c32") i32 (i32.const 5)))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := wasmtime.NewModule(engine, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := wasmtime.NewStore(engine)
+	defer store.Close()
+	inst, err := wasmtime.NewInstance(store, module, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := unsafe.Pointer(store.Context())
+	get := func(name string) int64 {
+		v := inst.GetExport(store, name).Global().Get(store)
+		if v.Kind() == wasmtime.KindI64 {
+			return v.I64()
+		}
+		return int64(v.I32())
+	}
+	type row struct {
+		Name         string
+		Wide         bool
+		Set          uint64
+		Before       uint64 // Get before the Set
+		After        uint64 // Get after it
+		WasmtimeSees int64  // wasmtime-go's Get after it
+		Fails        bool
+	}
+	rows := []row{
+		{Name: "g32", Set: 0x1_0000_0007, Before: 0xffffffff, After: 7, WasmtimeSees: 7},
+		{Name: "g32", Set: 0x80000000, Before: 7, After: 0x80000000, WasmtimeSees: -1 << 31},
+		{Name: "g64", Wide: true, Set: 1<<63 | 9, Before: 0x123456789, After: 1<<63 | 9, WasmtimeSees: -1<<63 | 9},
+		{Name: "g32", Wide: true, Set: 1, Before: 0x80000000, After: 0x80000000, WasmtimeSees: -1 << 31, Fails: true},
+		{Name: "c32", Set: 6, Before: 5, After: 5, WasmtimeSees: 5, Fails: true},
+	}
+	var got []row
+	for _, r := range rows {
+		g := fastcall.GlobalOf(inst.GetExport(store, r.Name).Global())
+		out := r
+		out.Before = g.Get(ctx)
+		out.Fails = g.Set(ctx, r.Wide, r.Set) != nil
+		out.After = g.Get(ctx)
+		out.WasmtimeSees = get(r.Name)
+		got = append(got, out)
+	}
+	if diff := cmp.Diff(rows, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
