@@ -24,9 +24,16 @@ func (t *Table) wait(c wasmtime.Storelike, fds []unix.PollFd, timeout time.Durat
 		deadline = time.Now().Add(timeout)
 	}
 	pfds := append(append(make([]unix.PollFd, 0, len(fds)+1), fds...), unix.PollFd{Fd: int32(t.wake[0]), Events: unix.POLLIN})
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, bridgeDone := make(chan struct{}), make(chan struct{})
 	bridged := false
+	defer func() {
+		close(stop)
+		if bridged {
+			// Joined before returning, so that the bridge cannot take a
+			// wake token meant for the guest's next wait (a sleep).
+			<-bridgeDone
+		}
+	}()
 	for {
 		// Drain before looking: a signal queued after this point writes
 		// the pipe again and wakes the poll.
@@ -43,7 +50,7 @@ func (t *Table) wait(c wasmtime.Storelike, fds []unix.PollFd, timeout time.Durat
 			// this carries it into the poll. Started once per wait, only
 			// when the wait may block.
 			bridged = true
-			go t.bridge(stop)
+			go t.bridge(stop, bridgeDone)
 		}
 		ms := -1
 		if timeout >= 0 {
@@ -75,7 +82,8 @@ func (t *Table) wait(c wasmtime.Storelike, fds []unix.PollFd, timeout time.Durat
 
 // bridge writes the wake pipe each time the env has a deliverable signal,
 // until stop is closed.
-func (t *Table) bridge(stop <-chan struct{}) {
+func (t *Table) bridge(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	for {
 		select {
 		case <-stop:
