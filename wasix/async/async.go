@@ -33,7 +33,7 @@ import (
 
 // Delivery is asynchronous signal delivery for one store.
 type Delivery struct {
-	engine *wasmtime.Engine
+	kicker *epoch.Kicker
 	store  *wasmtime.Store
 	env    *env.WasiEnv
 	handle *epoch.Handle
@@ -54,7 +54,7 @@ var ErrUnavailable = errors.New("async: asynchronous signal delivery unavailable
 // on the goroutine that will run it, and Close the Delivery when the guest
 // has ended.
 func Enable(engine *wasmtime.Engine, store *wasmtime.Store, e *env.WasiEnv) (*Delivery, error) {
-	d := &Delivery{engine: engine, store: store, env: e, bell: epoch.NewBell()}
+	d := &Delivery{kicker: epoch.NewKicker(engine), store: store, env: e, bell: epoch.NewBell()}
 	h, err := epoch.InstallBell(store, d.bell, d.onEpoch)
 	if err != nil {
 		SetFar(store)
@@ -119,7 +119,7 @@ func (d *Delivery) Kick() {
 // guest's callback enter Go.
 func (d *Delivery) ring() {
 	d.bell.Ring()
-	d.engine.IncrementEpoch()
+	d.kicker.Kick()
 }
 
 const (
