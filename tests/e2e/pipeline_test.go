@@ -1,13 +1,9 @@
 package e2e_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/wasix-org/wasix-signals-go/host"
 )
 
 // TestPipelineCLI: a parent and its forked child joined by a pipe, and
@@ -40,30 +36,11 @@ func TestPipelineCLI(t *testing.T) {
 // output in a file: the pipe is the guest's own, not a standard stream.
 func TestPipelineHost(t *testing.T) {
 	t.Parallel()
-	rt := newRuntime(t)
-	wasm, err := os.ReadFile(fixture("pipeline.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := rt.Compile(wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "stdout")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p, err := rt.Start(context.Background(), m, host.Config{Args: []string{"pipeline", "pipe"}, Stdio: [3]*os.File{nil, f, f}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, output := startFixture(t, newRuntime(t), "pipeline.wasm", "pipe")
 	if err := p.Wait(); err != nil {
 		t.Fatalf("outcome %v", err)
 	}
-	b, _ := os.ReadFile(out)
-	if diff := cmp.Diff("child: read 14 bytes in 3 lines, then end of file\njoined child: exited 3\n", string(b)); diff != "" {
+	if diff := cmp.Diff("child: read 14 bytes in 3 lines, then end of file\njoined child: exited 3\n", output()); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 }

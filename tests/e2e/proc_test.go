@@ -97,11 +97,19 @@ func TestForkJoinInterrupted(t *testing.T) {
 	}
 }
 
-// startFork starts fork.wasm with args on rt through the host API, its
-// output in a file of the test's, and the fixtures preopened as ".".
+// startFork starts fork.wasm with args on rt through the host API: see
+// startFixture.
 func startFork(t *testing.T, rt *host.Runtime, args ...string) (*host.Process, func() string) {
 	t.Helper()
-	wasm, err := os.ReadFile(fixture("fork.wasm"))
+	return startFixture(t, rt, "fork.wasm", args...)
+}
+
+// startFixture starts the fixture name with args on rt through the host
+// API, its output in a file of the test's (read with the function it
+// returns), and the fixtures preopened as ".".
+func startFixture(t *testing.T, rt *host.Runtime, name string, args ...string) (*host.Process, func() string) {
+	t.Helper()
+	wasm, err := os.ReadFile(fixture(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +124,7 @@ func startFork(t *testing.T, rt *host.Runtime, args ...string) (*host.Process, f
 	}
 	t.Cleanup(func() { f.Close() })
 	p, err := rt.Start(context.Background(), m, host.Config{
-		Args:  append([]string{"fork.wasm"}, args...),
+		Args:  append([]string{name}, args...),
 		Dirs:  []host.Dir{{Host: fixture(""), Guest: "."}},
 		Stdio: [3]*os.File{nil, f, f},
 	})
