@@ -306,6 +306,7 @@ func (e *WasiEnv) handlerFailed(sig wasix.Signal, err error) error {
 	if e.inner.jumping && e.inner.exit == nil {
 		return err // a longjmp out of the handler, on its way to the driver
 	}
+	e.inner.counters.CutShort++
 	if e.inner.exit == nil {
 		if status, ok := exitStatus(err); ok {
 			e.recordExit(&wasix.ExitError{Status: status})

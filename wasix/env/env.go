@@ -157,6 +157,12 @@ type exitRecord struct {
 type Counters struct {
 	Raised    uint64
 	Delivered uint64
+	// CutShort counts the deliveries whose handler call never returned
+	// because the process ended during it (a trap, proc_exit, SIGKILL), at
+	// every nesting level: a part of Delivered. A handler that a signal
+	// interrupts at its first instruction and that never resumes is
+	// delivered and cut short without having run any of its code.
+	CutShort  uint64
 	Coalesced uint64
 	Ignored   uint64
 	// Pending is the number of signals queued and not yet acted on.

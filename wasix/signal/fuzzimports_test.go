@@ -712,6 +712,9 @@ func (m *model) process() bool {
 		case m.set:
 			m.c.Delivered++
 			m.callHandler(sig)
+			if m.exit != "" {
+				m.c.CutShort++ // the process ended inside this call
+			}
 		case m.ignored&(1<<uint(sig)) != 0:
 			m.c.Ignored++
 		default:

@@ -238,6 +238,41 @@ func TestFirstExitWins(t *testing.T) {
 	if got := outcome(g.run()); got != "exit 3" {
 		t.Errorf("got %s", got)
 	}
+	// Both handler calls were delivered and neither returned.
+	want := env.Counters{Raised: 2, Delivered: 2, CutShort: 2}
+	if diff := cmp.Diff(want, g.env.Counters()); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+}
+
+func TestCutShort(t *testing.T) {
+	// The handler of 10 raises 12 (its handler returns or ends the
+	// process), then returns or ends the process itself.
+	cases := []struct {
+		name, handler string
+		outcome       string
+		cutShort      uint64
+	}{
+		{"both return", ``, "ok", 0},
+		{"inner traps", `(if (i32.eq (local.get 0) (i32.const 12)) (then unreachable))`, "trap in SIGUSR2", 2},
+		{"inner exits", `(if (i32.eq (local.get 0) (i32.const 12)) (then (call $exit (i32.const 5))))`, "exit 5", 2},
+		{"outer traps after the inner returned", `(if (i32.eq (local.get 0) (i32.const 10)) (then (drop (call $raise (i32.const 12))) unreachable))`, "trap in SIGUSR1", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuest(t, guestOpts{
+				handler: tc.handler + `(if (i32.eq (local.get 0) (i32.const 10)) (then (drop (call $raise (i32.const 12)))))`,
+				body:    "(call $reg)" + raise(10),
+			})
+			if got := outcome(g.run()); got != tc.outcome {
+				t.Errorf("outcome %s, want %s", got, tc.outcome)
+			}
+			c := g.env.Counters()
+			if c.CutShort != tc.cutShort || c.Delivered < c.CutShort {
+				t.Errorf("counters %+v, want %d cut short", c, tc.cutShort)
+			}
+		})
+	}
 }
 
 func TestRecursiveRaiseOverflowsTheGuestStack(t *testing.T) {
