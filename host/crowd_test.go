@@ -24,8 +24,12 @@ func TestSignalsReachOnlyTheirGuest(t *testing.T) {
 	for _, p := range append(others, target) {
 		waitHandler(t, p)
 	}
-	const signals = 20
-	for i := 1; i <= signals; i++ {
+	// A first signal, delivered before the count starts: one that lands
+	// while the target is still inside callback_signal is delivered
+	// there, at a host call, without the epoch callback. Once it is
+	// delivered and a moment has passed, the target is spinning.
+	deliver := func(i int) {
+		t.Helper()
 		if err := target.Signal(wasix.SIGUSR1); err != nil {
 			t.Fatal(err)
 		}
@@ -37,6 +41,13 @@ func TestSignalsReachOnlyTheirGuest(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
+	deliver(1)
+	time.Sleep(20 * time.Millisecond)
+	base := host.EpochCalls(target)
+	const signals = 20
+	for i := 2; i <= signals+1; i++ {
+		deliver(i)
+	}
 	var got []uint64
 	for _, p := range others {
 		got = append(got, host.EpochCalls(p))
@@ -44,7 +55,7 @@ func TestSignalsReachOnlyTheirGuest(t *testing.T) {
 	if diff := cmp.Diff(make([]uint64, bystanders), got); diff != "" {
 		t.Errorf("epoch callbacks of the other guests (-want +got):\n%s", diff)
 	}
-	if n := host.EpochCalls(target); n < signals {
+	if n := host.EpochCalls(target) - base; n < signals {
 		t.Errorf("the target's callback entered Go %d times for %d signals", n, signals)
 	}
 }

@@ -43,7 +43,8 @@ func (p *Process) run(first func() error) error {
 }
 
 // exec replaces the program with x's in the same store: the WASI state
-// (descriptors, preopens, environment) stays, the arguments change
+// (descriptors less the close-on-exec ones, preopens, environment) stays,
+// the arguments change
 // (args_get is served by wasix/proc), and the signal state is reset as
 // execve does (env.WasiEnv.Exec). The old instance's memory is freed with
 // the store, when the process ends.
@@ -52,7 +53,9 @@ func (p *Process) exec(x *proc.Exec) error {
 	if !ok {
 		return errors.New("host: exec: not a program of this runtime")
 	}
-	fd.Forget(p.env)
+	if err := fd.Exec(p.store, p.env); err != nil {
+		return err
+	}
 	p.rt.unstable.Forget(p.env)
 	inst, err := p.rt.instantiate(p.store, m, &p.stubs)
 	if err != nil {
@@ -73,23 +76,19 @@ func (p *Process) exec(x *proc.Exec) error {
 // Fork makes a forked child of p (proc.Host): see proc.Host.Fork.
 func (p *Process) Fork(parent *proc.Proc, f *proc.Fork) (*proc.Proc, error) {
 	r := p.rt
-	cfg, owned, err := childConfig(p.cfg)
-	if err != nil {
-		return nil, err
-	}
+	cfg := p.cfg
+	cfg.Signals = nil // the parent relays the host's signals, not its children
 	store := wasmtime.NewStore(r.engine)
-	wasi, err := wasiConfig(cfg)
+	wasi, err := wasiConfig(cfg, true)
 	if err != nil {
 		store.Close()
-		closeFiles(owned)
 		return nil, err
 	}
 	store.SetWasi(wasi)
-	c := &Process{rt: r, store: store, group: p.group, cfg: cfg, mod: p.mod, owned: owned,
+	c := &Process{rt: r, store: store, group: p.group, cfg: cfg, mod: p.mod,
 		done: make(chan struct{}), guestDone: make(chan struct{})}
 	if c.pid, err = r.register(c); err != nil {
 		store.Close()
-		closeFiles(owned)
 		return nil, err
 	}
 	c.env = env.New(store, env.Config{Policy: p.env.Policy(), Ignore: p.env.Ignored(),
@@ -108,7 +107,7 @@ func (p *Process) Fork(parent *proc.Proc, f *proc.Fork) (*proc.Proc, error) {
 		c.finish(nil)
 		return nil, err
 	}
-	if c.table, err = forkTable(p.table, c.env, p.cfg, cfg); err != nil {
+	if c.table, err = forkTable(p.env, c.env, cfg); err != nil {
 		return fail(fmt.Errorf("host: fork: standard streams: %w", err))
 	}
 	if r.epochs {
@@ -137,51 +136,19 @@ func (p *Process) Fork(parent *proc.Proc, f *proc.Fork) (*proc.Proc, error) {
 	return c.proc, nil
 }
 
-// tableForker is the descriptor layer's fork: a Table for the child with
-// a duplicate of every descriptor the parent's owns.
-type tableForker interface {
-	Fork(child *env.WasiEnv) (*fd.Table, error)
-}
-
-// forkTable gives a forked child its descriptors: the parent's, duplicated,
-// when the descriptor layer can fork a Table and the parent's standard
-// streams are not named files (which the child reopens, see childConfig);
-// otherwise the standard streams of the child's configuration.
-func forkTable(t *fd.Table, child *env.WasiEnv, parent, cfg Config) (*fd.Table, error) {
-	if f, ok := any(t).(tableForker); ok && t != nil && parent.Stdin == "" && parent.Stdout == "" && parent.Stderr == "" {
-		return f.Fork(child)
+// forkTable gives a forked child its descriptors: a duplicate of every
+// descriptor the parent's Table owns (its standard streams, named files
+// included, the pipes it made, its duplicates), sharing each open
+// description with the parent. A parent without a Table (none of its
+// streams could be owned) gives the child the streams it inherits.
+func forkTable(parent, child *env.WasiEnv, cfg Config) (*fd.Table, error) {
+	if t := fd.Lookup(parent); t != nil {
+		return t.Fork(child)
 	}
-	if files := stdio(cfg); len(files) > 0 {
+	if files := stdio(cfg, nil); len(files) > 0 {
 		return fd.New(child, fd.Config{Files: files})
 	}
 	return nil, nil
-}
-
-// childConfig is the configuration of a forked child: the parent's,
-// without the host signals it relays, and with the standard streams it
-// redirected to named files opened again by the host (for appending),
-// since wasmtime would truncate them. The files are the child's to close.
-func childConfig(cfg Config) (Config, []*os.File, error) {
-	cfg.Signals = nil
-	var owned []*os.File
-	for i, name := range []*string{&cfg.Stdin, &cfg.Stdout, &cfg.Stderr} {
-		if *name == "" || cfg.Stdio[i] != nil {
-			*name = ""
-			continue
-		}
-		flag := os.O_WRONLY | os.O_APPEND
-		if i == 0 {
-			flag = os.O_RDONLY
-		}
-		f, err := os.OpenFile(*name, flag, 0)
-		if err != nil {
-			closeFiles(owned)
-			return cfg, nil, fmt.Errorf("host: fork: %w", err)
-		}
-		owned = append(owned, f)
-		cfg.Stdio[i], *name = f, ""
-	}
-	return cfg, owned, nil
 }
 
 func closeFiles(fs []*os.File) {

@@ -40,8 +40,9 @@ type Config struct {
 	// Stdin, Stdout and Stderr name files for the guest's standard
 	// streams; empty inherits the host process's own (unbuffered). The
 	// host reads and writes inherited streams itself (wasix/fd), so that a
-	// signal interrupts a guest waiting on a terminal or a pipe; named
-	// files are wasmtime's.
+	// signal interrupts a guest waiting on a terminal or a pipe, and named
+	// files too (created, or truncated, first), so that forked children
+	// share them with their parent as fork(2) shares descriptors.
 	Stdin, Stdout, Stderr string
 	// Stdio, where an entry is set, gives descriptor 0, 1 or 2 an open
 	// file (a pipe, a terminal, a file) that the host reads and writes
@@ -138,15 +139,22 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 		return nil, err
 	}
 	store := wasmtime.NewStore(r.engine)
-	wasi, err := wasiConfig(cfg)
+	wasi, err := wasiConfig(cfg, false)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	store.SetWasi(wasi)
-	p := &Process{rt: r, store: store, group: cfg.Group, cfg: cfg, mod: m, done: make(chan struct{}), guestDone: make(chan struct{})}
+	named, err := openNamed(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	p := &Process{rt: r, store: store, group: cfg.Group, cfg: cfg, mod: m, owned: named,
+		done: make(chan struct{}), guestDone: make(chan struct{})}
 	if p.pid, err = r.register(p); err != nil {
 		store.Close()
+		closeFiles(named)
 		return nil, err
 	}
 	envCfg.Pid = p.pid
@@ -155,7 +163,7 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 	p.proc = r.tree.Root(p.env, p.pid, p)
 	p.proc.SetArgs(cfg.Args)
 	r.starting.Done()
-	if files := stdio(cfg); len(files) > 0 {
+	if files := stdio(cfg, named); len(files) > 0 {
 		if p.table, err = fd.New(p.env, fd.Config{Files: files}); err != nil {
 			p.finish(nil)
 			return nil, fmt.Errorf("host: standard streams: %w", err)
@@ -202,15 +210,21 @@ func (r *Runtime) Start(ctx context.Context, m *Module, cfg Config) (*Process, e
 }
 
 // stdio returns the standard streams the host owns: the files of
-// Config.Stdio, and the host's own streams where the guest inherits them
-// (and they are open).
-func stdio(cfg Config) map[int32]*os.File {
+// Config.Stdio, the named files (opened by openNamed, in the order of
+// Stdin, Stdout, Stderr), and the host's own streams where the guest
+// inherits them (and they are open).
+func stdio(cfg Config, named []*os.File) map[int32]*os.File {
 	files := make(map[int32]*os.File)
 	for i, name := range []string{cfg.Stdin, cfg.Stdout, cfg.Stderr} {
 		switch {
 		case cfg.Stdio[i] != nil:
 			files[int32(i)] = cfg.Stdio[i]
-		case name == "":
+		case name != "":
+			if len(named) > 0 {
+				files[int32(i)] = named[0]
+				named = named[1:]
+			}
+		default:
 			f := []*os.File{os.Stdin, os.Stdout, os.Stderr}[i]
 			if _, err := f.Stat(); err == nil {
 				files[int32(i)] = f
@@ -220,7 +234,37 @@ func stdio(cfg Config) map[int32]*os.File {
 	return files
 }
 
-func wasiConfig(cfg Config) (*wasmtime.WasiConfig, error) {
+// openNamed opens the files named for the standard streams (where
+// Config.Stdio does not give one), after wasiConfig had wasmtime create
+// and truncate them: the host reads and writes them itself, so that a
+// forked child shares each one's open description, and its offset, with
+// its parent, as fork(2) shares them (children get duplicates, not the
+// file opened again). The files are the process's to close.
+func openNamed(cfg Config) ([]*os.File, error) {
+	var files []*os.File
+	for i, name := range []string{cfg.Stdin, cfg.Stdout, cfg.Stderr} {
+		if name == "" || cfg.Stdio[i] != nil {
+			continue
+		}
+		flag := os.O_WRONLY
+		if i == 0 {
+			flag = os.O_RDONLY
+		}
+		f, err := os.OpenFile(name, flag, 0)
+		if err != nil {
+			closeFiles(files)
+			return nil, fmt.Errorf("host: %s: %w", []string{"stdin", "stdout", "stderr"}[i], err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// wasiConfig is the WASI configuration of a process. A forked child
+// (child) has the standard streams its parent's Table gives it: a named
+// one is neither created again (which would truncate it) nor inherited
+// from the host, and wasmtime's side of it stays empty.
+func wasiConfig(cfg Config, child bool) (*wasmtime.WasiConfig, error) {
 	w := wasmtime.NewWasiConfig()
 	w.SetArgv(cfg.Args)
 	var keys, values []string
@@ -241,20 +285,32 @@ func wasiConfig(cfg Config) (*wasmtime.WasiConfig, error) {
 			return nil, fmt.Errorf("host: preopen %s as %s: %w", d.Host, guest, err)
 		}
 	}
-	if cfg.Stdin == "" {
+	switch {
+	case cfg.Stdin == "":
 		w.InheritStdin()
-	} else if err := w.SetStdinFile(cfg.Stdin); err != nil {
-		return nil, fmt.Errorf("host: stdin: %w", err)
+	case child:
+	default:
+		if err := w.SetStdinFile(cfg.Stdin); err != nil {
+			return nil, fmt.Errorf("host: stdin: %w", err)
+		}
 	}
-	if cfg.Stdout == "" {
+	switch {
+	case cfg.Stdout == "":
 		w.InheritStdout()
-	} else if err := w.SetStdoutFile(cfg.Stdout); err != nil {
-		return nil, fmt.Errorf("host: stdout: %w", err)
+	case child:
+	default:
+		if err := w.SetStdoutFile(cfg.Stdout); err != nil {
+			return nil, fmt.Errorf("host: stdout: %w", err)
+		}
 	}
-	if cfg.Stderr == "" {
+	switch {
+	case cfg.Stderr == "":
 		w.InheritStderr()
-	} else if err := w.SetStderrFile(cfg.Stderr); err != nil {
-		return nil, fmt.Errorf("host: stderr: %w", err)
+	case child:
+	default:
+		if err := w.SetStderrFile(cfg.Stderr); err != nil {
+			return nil, fmt.Errorf("host: stderr: %w", err)
+		}
 	}
 	return w, nil
 }

@@ -156,6 +156,9 @@ func NewRuntime(opts Options) (*Runtime, error) {
 			r.defined[importName{ns, name}] = true
 		}
 	}
+	for _, name := range fd.WasixNames() {
+		r.defined[importName{signal.Wasix32, name}] = true
+	}
 	if err := r.defineWasixImports(); err != nil {
 		return nil, err
 	}

@@ -327,3 +327,78 @@ func TestProcLegacyJoinLinks(t *testing.T) {
 		t.Errorf("outcome %v, want exit %d (ECHILD)", p.Wait(), wasix.ECHILD)
 	}
 }
+
+// TestExecDescriptors: an exec keeps the descriptors it should and closes
+// the close-on-exec ones. The first program makes a pipe, writes "abc"
+// into it, puts the read end on stdin and marks the write end
+// close-on-exec, opens a file close-on-exec (path_open2) at 9, and execs
+// the second, which reads stdin twice: the three bytes, then the end of
+// file, which it sees only because the exec closed the last write end.
+// It exits with 10 × the first count + the second, + 100 if descriptor 9
+// is gone (EBADF).
+func TestExecDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	second := `(module
+	  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+	  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $stat (param i32 i32) (result i32)))
+	  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+	  (memory (export "memory") 1)
+	  (func $n (result i32)
+	    (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 10))
+	    (if (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)) (then (call $exit (i32.const 99))))
+	    (i32.load (i32.const 8)))
+	  (func (export "_start") (local $r i32)
+	    (local.set $r (i32.mul (call $n) (i32.const 10)))
+	    (local.set $r (i32.add (local.get $r) (call $n)))
+	    (if (i32.eq (call $stat (i32.const 9) (i32.const 200)) (i32.const 8))
+	      (then (local.set $r (i32.add (local.get $r) (i32.const 100)))))
+	    (call $exit (local.get $r))))`
+	if err := os.WriteFile(filepath.Join(dir, "second.wat"), []byte(second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := host.NewRuntime(host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	first, err := rt.Compile([]byte(`(module
+	  (import "wasix_32v1" "fd_pipe" (func $pipe (param i32 i32) (result i32)))
+	  (import "wasix_32v1" "fd_renumber" (func $dup2 (param i32 i32) (result i32)))
+	  (import "wasix_32v1" "fd_close" (func $close (param i32) (result i32)))
+	  (import "wasix_32v1" "fd_fdflags_set" (func $cloexec (param i32 i32) (result i32)))
+	  (import "wasix_32v1" "path_open2"
+	    (func $open2 (param i32 i32 i32 i32 i32 i64 i64 i32 i32 i32) (result i32)))
+	  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+	  (import "wasix_32v1" "proc_exec" (func $exec (param i32 i32 i32 i32)))
+	  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+	  (memory (export "memory") 1)
+	  (data (i32.const 64) "second.wat")
+	  (data (i32.const 100) "abc")
+	  (data (i32.const 120) "scratch")
+	  (func $ok (param i32) (if (local.get 0) (then (call $exit (i32.add (i32.const 200) (local.get 0))))))
+	  (func (export "_start")
+	    (call $ok (call $pipe (i32.const 0) (i32.const 4)))
+	    (i32.store (i32.const 16) (i32.const 100)) (i32.store (i32.const 20) (i32.const 3))
+	    (call $ok (call $write (i32.load (i32.const 4)) (i32.const 16) (i32.const 1) (i32.const 24)))
+	    (call $ok (call $dup2 (i32.load (i32.const 0)) (i32.const 0)))
+	    (call $ok (call $close (i32.load (i32.const 0))))
+	    (call $ok (call $cloexec (i32.load (i32.const 4)) (i32.const 1)))
+	    (call $ok (call $open2 (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 7) (i32.const 1)
+	      (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 0) (i32.const 32)))
+	    (call $ok (call $dup2 (i32.load (i32.const 32)) (i32.const 9)))
+	    (call $ok (call $cloexec (i32.const 9) (i32.const 1)))
+	    (call $exec (i32.const 64) (i32.const 10) (i32.const 64) (i32.const 10))
+	    (call $exit (i32.const 250))))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := rt.Start(ctx, first, host.Config{Args: []string{"first"}, Dirs: []host.Dir{{Host: dir, Guest: "."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, ok := wasix.ExitStatus(p.Wait()); !ok || status != 130 {
+		t.Errorf("outcome %v, want exit 130 (3 bytes, then the end of file, and descriptor 9 closed)", p.Wait())
+	}
+}

@@ -24,6 +24,10 @@ func Names() []string {
 		"fd_fdstat_set_flags", "poll_oneoff", "path_open", "fd_pipe", "fd_dup", "fd_dup2"}
 }
 
+// WasixNames lists the imports Install defines in wasix_32v1 only, having
+// no preview1 counterpart.
+func WasixNames() []string { return []string{"fd_fdflags_get", "fd_fdflags_set", "path_open2"} }
+
 // layer is what the imports share: the engine, to build each process's
 // shim to wasmtime's WASI.
 type layer struct {
@@ -35,7 +39,8 @@ type body func(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errn
 // Install defines the descriptor imports (Names: fd_read, fd_write,
 // fd_close, fd_renumber, fd_fdstat_get, fd_fdstat_set_flags, poll_oneoff,
 // path_open, fd_pipe, fd_dup, fd_dup2) in wasix_32v1 and
-// wasi_snapshot_preview1, shadowing wasmtime's. Call it after
+// wasi_snapshot_preview1, shadowing wasmtime's, and WasixNames
+// (fd_fdflags_get, fd_fdflags_set, path_open2) in wasix_32v1. Call it after
 // Linker.DefineWasi; engine must be the Linker's. Every Store needs a
 // WasiEnv (env.New); one with a Table (New) has its owned descriptors
 // served here, every other descriptor goes to wasmtime's WASI. fd_renumber
@@ -60,21 +65,28 @@ func Install(l *wasmtime.Linker, engine *wasmtime.Engine) error {
 		params  string
 		wasix   body
 		preview body // when it differs from wasix
+		only    bool // wasix_32v1 only
 	}{
-		{"fd_read", "iiii", ly.fdRead, nil},
-		{"fd_write", "iiii", ly.fdWrite, nil},
-		{"fd_close", "i", ly.fdClose, nil},
-		{"fd_renumber", "ii", ly.fdRenumberDup, ly.fdRenumberMove},
-		{"fd_fdstat_get", "ii", ly.fdstatGet, nil},
-		{"fd_fdstat_set_flags", "ii", ly.fdstatSetFlags, nil},
-		{"poll_oneoff", "iiii", ly.pollOneoff, nil},
-		{"path_open", "iiiiiIIii", ly.pathOpen, nil},
-		{"fd_pipe", "ii", ly.fdPipe, nil},
-		{"fd_dup", "ii", ly.fdDup, nil},
-		{"fd_dup2", "iiii", ly.fdDup2, nil},
+		{"fd_read", "iiii", ly.fdRead, nil, false},
+		{"fd_write", "iiii", ly.fdWrite, nil, false},
+		{"fd_close", "i", ly.fdClose, nil, false},
+		{"fd_renumber", "ii", ly.fdRenumberDup, ly.fdRenumberMove, false},
+		{"fd_fdstat_get", "ii", ly.fdstatGet, nil, false},
+		{"fd_fdstat_set_flags", "ii", ly.fdstatSetFlags, nil, false},
+		{"poll_oneoff", "iiii", ly.pollOneoff, nil, false},
+		{"path_open", "iiiiiIIii", ly.pathOpen, nil, false},
+		{"fd_pipe", "ii", ly.fdPipe, nil, false},
+		{"fd_dup", "ii", ly.fdDup, nil, false},
+		{"fd_dup2", "iiii", ly.fdDup2, nil, false},
+		{"fd_fdflags_get", "ii", ly.fdflagsGet, nil, true},
+		{"fd_fdflags_set", "ii", ly.fdflagsSet, nil, true},
+		{"path_open2", "iiiiiIIiii", ly.pathOpen2, nil, true},
 	}
 	for _, d := range defs {
 		for _, ns := range []string{wasix32, preview1} {
+			if ns == preview1 && d.only {
+				continue
+			}
 			name, fn := d.name, d.wasix
 			if ns == preview1 && d.preview != nil {
 				fn = d.preview
@@ -288,6 +300,9 @@ func (ly *layer) fdClose(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (
 		t.remove(fd)
 		return wasix.ESUCCESS, nil
 	}
+	if t != nil && err == nil && errno == wasix.ESUCCESS {
+		t.forgetWasmtime(fd)
+	}
 	return errno, err
 }
 
@@ -299,7 +314,7 @@ func (ly *layer) fdRenumberDup(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.
 	from, to := a[0].I32(), a[1].I32()
 	t, f := owned(e, from)
 	if f == nil {
-		return ly.renumberWasmtime(c, e, t, from, to)
+		return ly.renumberWasmtime(c, e, t, from, to, false)
 	}
 	if from == to {
 		return wasix.ESUCCESS, nil
@@ -324,7 +339,7 @@ func (ly *layer) fdRenumberMove(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime
 	from, to := a[0].I32(), a[1].I32()
 	t, f := owned(e, from)
 	if f == nil {
-		return ly.renumberWasmtime(c, e, t, from, to)
+		return ly.renumberWasmtime(c, e, t, from, to, true)
 	}
 	if from == to {
 		return wasix.ESUCCESS, nil
@@ -341,10 +356,13 @@ func (ly *layer) fdRenumberMove(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime
 
 // renumberWasmtime moves wasmtime's descriptor from to to in wasmtime's
 // table; to's previous descriptor, owned or wasmtime's, is closed first.
-func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, from, to int32) (wasix.Errno, error) {
+// keepFlag says the close-on-exec flag moves with it (preview1's move);
+// otherwise to starts without it (dup2).
+func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, from, to int32, keepFlag bool) (wasix.Errno, error) {
 	if errno, err := wasmtimeHas(c, e, ly.engine, from); err != nil || errno != wasix.ESUCCESS || from == to {
 		return errno, err
 	}
+	cloexec := t != nil && t.closeOnExec(from)
 	if err := ly.closeWasmtime(c, e, to); err != nil {
 		return 0, err
 	}
@@ -354,6 +372,10 @@ func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, 
 	}
 	if t != nil {
 		t.remove(to)
+		t.forgetWasmtime(from)
+		// The flag goes with the descriptor in a move; a dup2 clears it
+		// on the new number.
+		t.setCloseOnExec(to, cloexec && keepFlag)
 	}
 	return wasix.ESUCCESS, nil
 }
@@ -361,6 +383,11 @@ func (ly *layer) renumberWasmtime(c *wasmtime.Caller, e *env.WasiEnv, t *Table, 
 // closeWasmtime closes wasmtime's descriptor n, if it has one.
 func (ly *layer) closeWasmtime(c *wasmtime.Caller, e *env.WasiEnv, n int32) error {
 	_, err := forward(c, e, ly.engine, "fd_close", n)
+	if err == nil {
+		if t := Lookup(e); t != nil {
+			t.forgetWasmtime(n)
+		}
+	}
 	return err
 }
 

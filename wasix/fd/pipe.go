@@ -114,23 +114,23 @@ func (ly *layer) fdPipe(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (w
 }
 
 // fdDup is fd_dup(fd, ret_fd_ptr): dup(2), onto the lowest free number.
+// The new number starts without close-on-exec, as dup(2)'s does.
 func (ly *layer) fdDup(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
-	return ly.dup(c, e, a[0].I32(), 0, u32(a[1]))
+	return ly.dup(c, e, a[0].I32(), 0, false, u32(a[1]))
 }
 
 // fdDup2 is fd_dup2(fd, min_result_fd, cloexec, ret_fd_ptr), wasix-libc's
 // fcntl(F_DUPFD) and fcntl(F_DUPFD_CLOEXEC): the lowest free number at or
-// above min_result_fd. Close-on-exec is not tracked: an exec keeps the
-// process's descriptors (docs/BEHAVIOUR.md).
+// above min_result_fd, close-on-exec when cloexec is not 0.
 func (ly *layer) fdDup2(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
 	min := uint32(a[1].I32())
 	if min > math.MaxInt32 {
 		return wasix.EINVAL, nil
 	}
-	return ly.dup(c, e, a[0].I32(), min, u32(a[3]))
+	return ly.dup(c, e, a[0].I32(), min, a[2].I32() != 0, u32(a[3]))
 }
 
-func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, ret uint64) (wasix.Errno, error) {
+func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, cloexec bool, ret uint64) (wasix.Errno, error) {
 	t, f := owned(e, fd)
 	if f == nil {
 		// wasmtime's WASI has no dup: its descriptors cannot be
@@ -151,6 +151,7 @@ func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, r
 	if err != nil {
 		return errnoOf(err), nil
 	}
+	g.cloexec = cloexec
 	if err := t.add(n, g); err != nil {
 		return wasix.EBADF, nil
 	}
@@ -166,6 +167,71 @@ func (ly *layer) dup(c *wasmtime.Caller, e *env.WasiEnv, fd int32, min uint32, r
 // neither table uses, as open(2) would choose. A directory descriptor that
 // is owned (a pipe, a stream) is not a directory.
 func (ly *layer) pathOpen(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	return ly.open(c, e, a, false)
+}
+
+// The fdflagsext bits of fd_fdflags_get, fd_fdflags_set and path_open2.
+const fdflagsextCloexec = 1 << 0
+
+// pathOpen2 is wasix_32v1's path_open2(dirfd, dirflags, path, path_len,
+// oflags, rights_base, rights_inheriting, fdflags, fdflagsext, ret_fd):
+// path_open, and the new descriptor close-on-exec when fdflagsext asks
+// (wasix-libc's open(O_CLOEXEC)). Other fdflagsext bits are ignored, as
+// Linux's F_SETFD ignores bits other than FD_CLOEXEC.
+func (ly *layer) pathOpen2(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	args := append(append([]wasmtime.Val(nil), a[:8]...), a[9])
+	return ly.open(c, e, args, a[8].I32()&fdflagsextCloexec != 0)
+}
+
+// fdflagsGet is fd_fdflags_get(fd, ret_flags): the descriptor's
+// fdflagsext (a u16), CLOEXEC or 0, for owned descriptors and wasmtime's
+// alike. wasix-libc's fcntl(F_GETFD).
+func (ly *layer) fdflagsGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	fd := a[0].I32()
+	if _, ok := e.Read(c, u32(a[1]), 2); !ok {
+		return e.FaultErrno(), nil
+	}
+	t, f := owned(e, fd)
+	if f == nil {
+		if errno, err := wasmtimeHas(c, e, ly.engine, fd); err != nil || errno != wasix.ESUCCESS {
+			return errno, err
+		}
+	}
+	var flags [2]byte
+	if t != nil && t.closeOnExec(fd) {
+		flags[0] = fdflagsextCloexec
+	}
+	if !e.Write(c, u32(a[1]), flags[:]) {
+		return e.FaultErrno(), nil
+	}
+	return wasix.ESUCCESS, nil
+}
+
+// fdflagsSet is fd_fdflags_set(fd, flags): sets or clears close-on-exec
+// on the descriptor, owned or wasmtime's; an exec (proc_exec) closes the
+// descriptors that have it. wasix-libc's fcntl(F_SETFD). Bits other than
+// CLOEXEC are ignored, as Linux's F_SETFD ignores them.
+func (ly *layer) fdflagsSet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) (wasix.Errno, error) {
+	fd := a[0].I32()
+	if _, f := owned(e, fd); f == nil {
+		if errno, err := wasmtimeHas(c, e, ly.engine, fd); err != nil || errno != wasix.ESUCCESS {
+			return errno, err
+		}
+	}
+	t, err := tableFor(e)
+	if err != nil {
+		e.Logger().Warn("fd_fdflags_set: no descriptor table", "error", err)
+		return wasix.EIO, nil
+	}
+	if !t.setCloseOnExec(fd, a[1].I32()&fdflagsextCloexec != 0) {
+		return wasix.EBADF, nil
+	}
+	return wasix.ESUCCESS, nil
+}
+
+// open is path_open with a of path_open's shape, the new descriptor
+// close-on-exec when cloexec.
+func (ly *layer) open(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val, cloexec bool) (wasix.Errno, error) {
 	t := Lookup(e)
 	if t != nil && t.get(a[0].I32()) != nil {
 		return errNOTDIR, nil
@@ -179,14 +245,15 @@ func (ly *layer) pathOpen(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) 
 	}
 	errno, err = forward(c, e, ly.engine, "path_open", a[0].I32(), a[1].I32(), a[2].I32(), a[3].I32(),
 		a[4].I32(), a[5].I64(), a[6].I64(), a[7].I32(), a[8].I32())
-	if err != nil || errno != wasix.ESUCCESS || t == nil {
+	if err != nil || errno != wasix.ESUCCESS || t == nil && !cloexec {
 		return errno, err
 	}
 	raw, ok := e.Read(c, u32(a[8]), 4)
 	if !ok {
 		return e.FaultErrno(), nil
 	}
-	if k := int32(binary.LittleEndian.Uint32(raw)); t.get(k) != nil {
+	k := int32(binary.LittleEndian.Uint32(raw))
+	if t != nil && t.get(k) != nil {
 		// Not steered (no preopened directory to steer with): the number
 		// is the guest's already, and cannot be given twice.
 		e.Logger().Warn("path_open: wasmtime numbered the file as an owned descriptor; closed it", "fd", k)
@@ -195,6 +262,13 @@ func (ly *layer) pathOpen(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val) 
 		}
 		return errMFILE, nil
 	}
+	if t == nil {
+		if t, err = tableFor(e); err != nil {
+			e.Logger().Warn("path_open2: no descriptor table to mark the file close-on-exec; closed it", "error", err)
+			return wasix.EIO, ly.closeWasmtime(c, e, k)
+		}
+	}
+	t.setCloseOnExec(k, cloexec)
 	return wasix.ESUCCESS, nil
 }
 

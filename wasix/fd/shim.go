@@ -98,7 +98,7 @@ var fdArg = map[string]bool{"fd_read": true, "fd_write": true, "fd_close": true,
 // forward calls wasmtime's WASI function name for process e. The number
 // parking is not the guest's (EBADF), and fd_renumber(n, n), which would
 // corrupt wasmtime's table, is answered here.
-func forward(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, name string, args ...any) (wasix.Errno, error) {
+func forward(c wasmtime.Storelike, e *env.WasiEnv, engine *wasmtime.Engine, name string, args ...any) (wasix.Errno, error) {
 	s, err := shimFor(c, e, engine)
 	if err != nil {
 		e.Logger().Warn("wasmtime's WASI is unreachable for this call", "call", name, "error", err)
@@ -118,7 +118,7 @@ func forward(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, name s
 	return s.call(c, s.funcs[name], args...)
 }
 
-func (s *shim) call(c *wasmtime.Caller, f *wasmtime.Func, args ...any) (wasix.Errno, error) {
+func (s *shim) call(c wasmtime.Storelike, f *wasmtime.Func, args ...any) (wasix.Errno, error) {
 	res, err := f.Call(c, args...)
 	if err != nil {
 		return 0, err
@@ -128,7 +128,7 @@ func (s *shim) call(c *wasmtime.Caller, f *wasmtime.Func, args ...any) (wasix.Er
 
 // wasmtimeHas answers whether wasmtime's table holds descriptor n:
 // ESUCCESS when it does, EBADF when not.
-func wasmtimeHas(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, n int32) (wasix.Errno, error) {
+func wasmtimeHas(c wasmtime.Storelike, e *env.WasiEnv, engine *wasmtime.Engine, n int32) (wasix.Errno, error) {
 	s, err := shimFor(c, e, engine)
 	if err != nil {
 		return wasix.ENOTSUP, nil
@@ -148,7 +148,7 @@ func wasmtimeHas(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, n 
 // n and back: the second move leaves n, free, on top of the stack, above
 // whatever fd_renumber left there, which is never popped. See
 // docs/BEHAVIOUR.md (descriptor numbers).
-func allocate(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, n int32) error {
+func allocate(c wasmtime.Storelike, e *env.WasiEnv, engine *wasmtime.Engine, n int32) error {
 	s, err := shimFor(c, e, engine)
 	if err != nil || !s.placeholder {
 		return err
@@ -167,7 +167,7 @@ func allocate(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine, n int
 	return nil
 }
 
-func shimFor(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
+func shimFor(c wasmtime.Storelike, e *env.WasiEnv, engine *wasmtime.Engine) (*shim, error) {
 	if s, ok := shims.Load(e); ok {
 		return s.(*shim), nil
 	}
@@ -227,7 +227,7 @@ func shimFor(c *wasmtime.Caller, e *env.WasiEnv, engine *wasmtime.Engine) (*shim
 // goes through forward, which made the shim first: wasmtime has freed no
 // number yet, and the open takes a new one. Without a preopened directory
 // no path_open can succeed, and nothing needs steering.
-func (s *shim) park(c *wasmtime.Caller) error {
+func (s *shim) park(c wasmtime.Storelike) error {
 	for n := int32(3); n < 3+maxPreopens; n++ {
 		errno, err := s.call(c, s.preopen, n)
 		if err != nil {
@@ -270,6 +270,29 @@ func Release(engine *wasmtime.Engine) {
 			sm.aux.Close()
 		}
 	}
+}
+
+// Exec prepares the descriptors of process e, whose store is store, for
+// the program it is about to exec (proc_exec), before that program is
+// instantiated: the close-on-exec descriptors are closed, owned and
+// wasmtime's, and the link to wasmtime's WASI, which goes through the old
+// program's memory, is dropped (the next call makes it again). Every other
+// descriptor stays open under its number: pipes, duplicates and the
+// standard streams reach the new program as they were.
+func Exec(store wasmtime.Storelike, e *env.WasiEnv) error {
+	var err error
+	if t := Lookup(e); t != nil {
+		for _, n := range t.takeCloseOnExec() {
+			if v, ok := shims.Load(e); ok {
+				s := v.(*shim)
+				if _, cerr := s.call(store, s.funcs["fd_close"], n); cerr != nil {
+					err = errors.Join(err, fmt.Errorf("fd: exec: close descriptor %d: %w", n, cerr))
+				}
+			}
+		}
+	}
+	shims.Delete(e)
+	return err
 }
 
 // Forget drops what this package keeps for process e: its shim, and its

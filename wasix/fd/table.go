@@ -49,6 +49,9 @@ type file struct {
 	// read of a write-only descriptor is EBADF at once, where poll would
 	// wait forever.
 	acc int
+	// cloexec is FD_CLOEXEC: a flag of this guest number, not of the open
+	// description, so duplicates start without it.
+	cloexec bool
 }
 
 // accessMode returns the access mode of a host descriptor.
@@ -90,6 +93,10 @@ type Table struct {
 
 	mu    sync.Mutex
 	files map[int32]*file
+	// cloexec holds the numbers of wasmtime's descriptors (files the
+	// guest opened, preopens) that are close-on-exec: wasmtime's table
+	// has no such flag.
+	cloexec map[int32]bool
 	// wake is a non-blocking pipe: a byte in wake[0] means a signal was
 	// queued while a wait was in progress.
 	wake   [2]int
@@ -102,7 +109,7 @@ var tables sync.Map // *env.WasiEnv -> *Table
 // that the imports Install defines find it. Close it when the guest has
 // ended.
 func New(e *env.WasiEnv, cfg Config) (*Table, error) {
-	t := &Table{env: e, files: make(map[int32]*file), wake: [2]int{-1, -1}}
+	t := &Table{env: e, files: make(map[int32]*file), cloexec: make(map[int32]bool), wake: [2]int{-1, -1}}
 	for guest, f := range cfg.Files {
 		if f == nil {
 			continue
@@ -215,10 +222,10 @@ func (t *Table) closeWake() {
 // own copies, and the kernel's reference counts give a pipe's reader the
 // end of file only when the last copy of the write end, in any process,
 // is closed. The duplicates share the flags the guest set (O_NONBLOCK)
-// with their originals, as POSIX file descriptions are shared across fork.
-// The child's Table is closed like any other (Close, or Forget when the
-// child has ended). An exec keeps the process's Table as it is. See
-// docs/BEHAVIOUR.md.
+// with their originals, as POSIX file descriptions are shared across fork,
+// and keep their close-on-exec flag. The child's Table is closed like any
+// other (Close, or Forget when the child has ended). An exec keeps the
+// Table, less its close-on-exec descriptors (Exec). See docs/BEHAVIOUR.md.
 func (t *Table) Fork(child *env.WasiEnv) (*Table, error) {
 	if child == nil {
 		return nil, errors.New("fd: Fork: no child env")
@@ -239,8 +246,10 @@ func (t *Table) Fork(child *env.WasiEnv) (*Table, error) {
 			c.Close()
 			return nil, fmt.Errorf("fd: Fork: duplicate descriptor %d: %w", guest, err)
 		}
-		c.files[guest] = &file{fd: fd, kind: f.kind, made: true, st: f.st, acc: f.acc}
+		c.files[guest] = &file{fd: fd, kind: f.kind, made: true, st: f.st, acc: f.acc, cloexec: f.cloexec}
 	}
+	// Not t.cloexec: wasmtime's descriptors are not carried to the child
+	// (wasmtime has no way to share them with another store).
 	return c, nil
 }
 
@@ -263,7 +272,64 @@ func (t *Table) add(n int32, f *file) error {
 		old.release()
 	}
 	t.files[n] = f
+	delete(t.cloexec, n)
 	return nil
+}
+
+// closeOnExec reports the close-on-exec flag of guest number n, owned or
+// wasmtime's.
+func (t *Table) closeOnExec(n int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.files[n]; f != nil {
+		return f.cloexec
+	}
+	return t.cloexec[n]
+}
+
+// setCloseOnExec sets the close-on-exec flag of guest number n, owned or
+// (when not owned) wasmtime's; false when the Table is closed.
+func (t *Table) setCloseOnExec(n int32, on bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	if f := t.files[n]; f != nil {
+		f.cloexec = on
+	} else if on {
+		t.cloexec[n] = true
+	} else {
+		delete(t.cloexec, n)
+	}
+	return true
+}
+
+// forgetWasmtime drops the flag of wasmtime's number n, which was closed
+// or moved away.
+func (t *Table) forgetWasmtime(n int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.cloexec, n)
+}
+
+// takeCloseOnExec removes the owned close-on-exec descriptors, releasing
+// them, and returns the numbers of wasmtime's, which the caller closes.
+func (t *Table) takeCloseOnExec() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for n, f := range t.files {
+		if f.cloexec {
+			delete(t.files, n)
+			f.release()
+		}
+	}
+	var theirs []int32
+	for n := range t.cloexec {
+		theirs = append(theirs, n)
+	}
+	clear(t.cloexec)
+	return theirs
 }
 
 // remove drops guest number n, releasing its host descriptor if the Table
@@ -293,6 +359,7 @@ func (t *Table) move(from, to int32) {
 		old.release()
 	}
 	t.files[to] = f
+	delete(t.cloexec, to)
 }
 
 // duplicate returns a new entry for the same open description as f, with
