@@ -71,8 +71,8 @@
 // blocked reading a terminal or a pipe, or writing to a full pipe, is
 // woken by a signal that is delivered or that ends it; a signal that is
 // only dropped leaves the wait alone. A write to a pipe whose reader is
-// gone raises SIGPIPE. Streams redirected to named files stay wasmtime's
-// (section 6.5).
+// gone raises SIGPIPE. Streams redirected to named files are the host's
+// too, so that forked children share them (section 6.5).
 //
 // # Stopping a program
 //

@@ -63,13 +63,23 @@
 // [Table.Fork] gives a child process a Table with a duplicate of every
 // owned descriptor at the same number, as fork(2) does: each process
 // closes its own copies, and the kernel's reference counts give the end
-// of file when the last write end anywhere is closed. An exec keeps the
-// process's Table as it is.
+// of file when the last write end anywhere is closed, and each keeps its
+// close-on-exec flag. [Exec] prepares a process for proc_exec: it closes
+// the close-on-exec descriptors, owned and wasmtime's, and keeps the
+// rest.
+//
+// # Close-on-exec
+//
+// fd_fdflags_get and fd_fdflags_set (wasix-libc's fcntl F_GETFD and
+// F_SETFD) read and set FD_CLOEXEC on any descriptor, owned or
+// wasmtime's; fd_dup2's cloexec argument (F_DUPFD_CLOEXEC) and
+// path_open2's fdflagsext (open with O_CLOEXEC) set it on the new number.
+// It belongs to the number: dup and dup2 give a number without it.
 //
 // # Everything else
 //
 // Descriptors the Table does not own (files opened by the guest,
-// preopened directories, standard streams redirected to named files) go to
+// preopened directories) go to
 // wasmtime's own WASI through a small per-process shim instance, so their
 // semantics are wasmtime's; a read of a regular file never blocks for
 // long. fd_close and fd_renumber keep the Table and wasmtime's table in
