@@ -395,7 +395,9 @@ func (ly *layer) closeWasmtime(c *wasmtime.Caller, e *env.WasiEnv, n int32) erro
 // descriptors.
 const (
 	filetypeUnknown   = 0
+	filetypeBlockDev  = 1
 	filetypeCharDev   = 2
+	filetypeDirectory = 3
 	filetypeRegular   = 4
 	filetypeSockStrm  = 6
 	rightFdRead       = 1 << 1

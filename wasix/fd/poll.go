@@ -2,6 +2,7 @@ package fd
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"time"
 
@@ -52,10 +53,14 @@ func (ly *layer) pollOneoff(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtime.Val
 // Poll serves poll_oneoff for subscriptions already read from the guest,
 // in the preview1 layout (wasi_unstable's are converted first). Clocks and
 // owned descriptors are waited on here, interruptibly: a delivered signal
-// ends the wait with EINTR and no events. A subscription on any other
-// descriptor hands the whole call to descriptors (wasmtime's own
-// poll_oneoff), whose wait no signal interrupts: the signal arrives when it
-// returns. Events go to out in guest memory, their count to neventsPtr.
+// ends the wait with EINTR and no events. Owned descriptors mixed with
+// wasmtime's files (regular files, directories), which are always ready,
+// are answered here without waiting: an event for each file, and the owned
+// descriptors that are ready. A call with no owned descriptor, or with a
+// descriptor of wasmtime's of another kind, goes to descriptors
+// (wasmtime's own poll_oneoff), whose wait no signal interrupts: the
+// signal arrives when it returns. Events go to out in guest memory, their
+// count to neventsPtr.
 func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint64, descriptors func() (wasix.Errno, error)) (wasix.Errno, error) {
 	n := uint64(len(subs)) / subscriptionSize
 	if n == 0 {
@@ -63,19 +68,21 @@ func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint6
 	}
 	t := Lookup(e)
 	var fds []unix.PollFd
-	var fdSub []int // subscription index of each fds entry
+	var fdSub []int   // subscription index of each fds entry
+	var theirs []byte // the subscriptions on wasmtime's descriptors
 	for i := uint64(0); i < n; i++ {
 		s := subs[i*subscriptionSize:]
 		tag := s[8]
 		if tag == eventClock {
 			continue
 		}
-		var f *file
-		if t != nil && (tag == eventFdRead || tag == eventFdWrite) {
-			f = t.get(int32(binary.LittleEndian.Uint32(s[16:])))
-		}
-		if f == nil {
+		if t == nil || tag != eventFdRead && tag != eventFdWrite {
 			return descriptors()
+		}
+		f := t.get(int32(binary.LittleEndian.Uint32(s[16:])))
+		if f == nil {
+			theirs = append(theirs, s[:subscriptionSize]...)
+			continue
 		}
 		ev := int16(unix.POLLIN)
 		if tag == eventFdWrite {
@@ -83,6 +90,9 @@ func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint6
 		}
 		fds = append(fds, unix.PollFd{Fd: int32(f.fd), Events: ev})
 		fdSub = append(fdSub, int(i))
+	}
+	if len(theirs) > 0 && len(fds) == 0 {
+		return descriptors()
 	}
 	now := time.Now()
 	wait := time.Duration(math.MaxInt64)
@@ -101,12 +111,30 @@ func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint6
 		deadlines[i] = d
 		wait = min(wait, d)
 	}
-	if len(fds) == 0 {
+	var theirEvents []byte
+	switch {
+	case len(theirs) > 0:
+		// Their files are ready: take what the owned descriptors have
+		// without waiting.
+		ready, ok, err := alwaysReady(c, e, theirs)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return descriptors()
+		}
+		for {
+			if _, perr := unix.Poll(fds, 0); !errors.Is(perr, unix.EINTR) {
+				break
+			}
+		}
+		theirEvents, wait = ready, time.Since(now)
+	case len(fds) == 0:
 		errno, err := e.Sleep(c, wait)
 		if err != nil || errno != wasix.ESUCCESS {
 			return errno, err
 		}
-	} else {
+	default:
 		timeout := time.Duration(-1)
 		if wait != math.MaxInt64 {
 			timeout = wait
@@ -148,10 +176,36 @@ func Poll(c *wasmtime.Caller, e *env.WasiEnv, subs []byte, out, neventsPtr uint6
 		}
 		events = append(events, ev[:]...)
 	}
+	events = append(events, theirEvents...)
 	if !e.Write(c, out, events) || !e.WriteUint32(c, neventsPtr, uint32(len(events)/eventSize)) {
 		return e.FaultErrno(), nil
 	}
 	return wasix.ESUCCESS, nil
+}
+
+// alwaysReady answers the subscriptions on wasmtime's descriptors
+// (theirs) when they are all regular files, directories or block devices,
+// which poll(2) reports ready at once: an event each, without error, with
+// nbytes 0 (unknown). ok is false when one is anything else or not
+// wasmtime's either; the caller then hands the call to wasmtime whole.
+func alwaysReady(c wasmtime.Storelike, e *env.WasiEnv, theirs []byte) (events []byte, ok bool, err error) {
+	for i := 0; i+subscriptionSize <= len(theirs); i += subscriptionSize {
+		s := theirs[i:]
+		kind, errno, err := wasmtimeFiletype(c, e, int32(binary.LittleEndian.Uint32(s[16:])))
+		if err != nil || errno != wasix.ESUCCESS {
+			return nil, false, err
+		}
+		switch kind {
+		case filetypeBlockDev, filetypeDirectory, filetypeRegular:
+		default:
+			return nil, false, nil
+		}
+		var ev [eventSize]byte
+		copy(ev[0:8], s[0:8]) // userdata
+		ev[10] = s[8]
+		events = append(events, ev[:]...)
+	}
+	return events, true, nil
 }
 
 // absoluteToRelative converts an absolute clock deadline: realtime is Unix

@@ -80,8 +80,9 @@ var shims sync.Map // *env.WasiEnv -> *shim
 
 type shim struct {
 	funcs map[string]*wasmtime.Func
-	// has, preopen and opendot are auxWat's.
+	// has, preopen and opendot are auxWat's, auxMem its memory.
 	has, preopen, opendot *wasmtime.Func
+	auxMem                *wasmtime.Memory
 	// placeholder says wasmtime's table holds the hidden directory
 	// descriptor parked at the number parking (see allocate).
 	placeholder bool
@@ -137,6 +138,24 @@ func wasmtimeHas(c wasmtime.Storelike, e *env.WasiEnv, engine *wasmtime.Engine, 
 		return wasix.ESUCCESS, nil
 	}
 	return s.call(c, s.has, n)
+}
+
+// wasmtimeFiletype returns the WASI file type of wasmtime's descriptor n
+// (fd_fdstat_get's fs_filetype), or the errno (EBADF when wasmtime's table
+// does not hold n).
+func wasmtimeFiletype(c wasmtime.Storelike, e *env.WasiEnv, n int32) (uint8, wasix.Errno, error) {
+	s, err := shimFor(c, e, e.Store().Engine)
+	if err != nil {
+		return 0, wasix.ENOTSUP, nil
+	}
+	if n == parking {
+		return 0, wasix.EBADF, nil
+	}
+	errno, err := s.call(c, s.has, n)
+	if err != nil || errno != wasix.ESUCCESS {
+		return 0, errno, err
+	}
+	return s.auxMem.UnsafeData(c)[0], wasix.ESUCCESS, nil
 }
 
 // allocate makes n, which neither table uses, the number wasmtime's next
@@ -211,7 +230,8 @@ func shimFor(c wasmtime.Storelike, e *env.WasiEnv, engine *wasmtime.Engine) (*sh
 		return nil, err
 	}
 	s := &shim{funcs: make(map[string]*wasmtime.Func),
-		has: aux.GetFunc(store, "has"), preopen: aux.GetFunc(store, "preopen"), opendot: aux.GetFunc(store, "opendot")}
+		has: aux.GetFunc(store, "has"), preopen: aux.GetFunc(store, "preopen"), opendot: aux.GetFunc(store, "opendot"),
+		auxMem: aux.GetExport(store, "memory").Memory()}
 	for _, name := range []string{"fd_read", "fd_write", "poll_oneoff", "fd_close", "fd_renumber", "fd_fdstat_get", "fd_fdstat_set_flags", "path_open"} {
 		s.funcs[name] = inst.GetFunc(store, name)
 	}

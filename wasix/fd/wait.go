@@ -52,13 +52,14 @@ func (t *Table) wait(c wasmtime.Storelike, fds []unix.PollFd, timeout time.Durat
 			bridged = true
 			go t.bridge(stop, bridgeDone)
 		}
-		ms := -1
+		ms, last := -1, false
 		if timeout >= 0 {
+			// A deadline already past still looks once (poll with a
+			// zero timeout), so that a poll_oneoff whose clock is due at
+			// once reports the descriptors that are ready.
 			left := time.Until(deadline)
-			if left <= 0 {
-				return nil
-			}
-			ms = int(min((left+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
+			last = left <= 0
+			ms = int(min(max(left+time.Millisecond-1, 0)/time.Millisecond, math.MaxInt32))
 		}
 		for i := range pfds {
 			pfds[i].Revents = 0
@@ -75,8 +76,11 @@ func (t *Table) wait(c wasmtime.Storelike, fds []unix.PollFd, timeout time.Durat
 			copy(fds, pfds)
 			return nil
 		}
-		// Timed out (checked at the top) or woken: deliver, then wait on
-		// unless interrupted.
+		if last {
+			return nil
+		}
+		// Timed out or woken: deliver, then wait on unless interrupted
+		// (a time-out returns at the next turn, after one more look).
 	}
 }
 
