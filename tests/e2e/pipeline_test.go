@@ -1,13 +1,9 @@
 package e2e_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/wasix-org/wasix-signals-go/host"
 )
 
 // TestPipelineCLI: a parent and its forked child joined by a pipe, and
@@ -43,42 +39,18 @@ func TestPipelineCLI(t *testing.T) {
 func TestPipelineHost(t *testing.T) {
 	t.Parallel()
 	want := "child: read 14 bytes in 3 lines, then end of file\njoined child: exited 3\n"
-	t.Run("open file", func(t *testing.T) {
-		t.Parallel()
-		p, output := startFixture(t, newRuntime(t), "pipeline.wasm", "pipe")
-		if err := p.Wait(); err != nil {
-			t.Fatalf("outcome %v", err)
-		}
-		if diff := cmp.Diff(want, output()); diff != "" {
-			t.Errorf("output (-want +got):\n%s", diff)
-		}
-	})
-	t.Run("named file", func(t *testing.T) {
-		t.Parallel()
-		rt := newRuntime(t)
-		wasm, err := os.ReadFile(fixture("pipeline.wasm"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := rt.Compile(wasm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(t.TempDir(), "stdout")
-		p, err := rt.Start(context.Background(), m, host.Config{
-			Args: []string{"pipeline.wasm", "pipe"}, Stdout: out, Stderr: out,
+	for _, named := range []bool{false, true} {
+		t.Run(map[bool]string{false: "open file", true: "named file"}[named], func(t *testing.T) {
+			t.Parallel()
+			p, output := startFixtureTo(t, newRuntime(t), "pipeline.wasm", named, "pipe")
+			if err := p.Wait(); err != nil {
+				t.Fatalf("outcome %v", err)
+			}
+			if diff := cmp.Diff(want, output()); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Wait(); err != nil {
-			t.Fatalf("outcome %v", err)
-		}
-		got, _ := os.ReadFile(out)
-		if diff := cmp.Diff(want, string(got)); diff != "" {
-			t.Errorf("output (-want +got):\n%s", diff)
-		}
-	})
+	}
 }
 
 // TestItimerCLI: setitimer and alarm through proc_raise_interval2.

@@ -109,6 +109,13 @@ func startFork(t *testing.T, rt *host.Runtime, args ...string) (*host.Process, f
 // returns), and the fixtures preopened as ".".
 func startFixture(t *testing.T, rt *host.Runtime, name string, args ...string) (*host.Process, func() string) {
 	t.Helper()
+	return startFixtureTo(t, rt, name, false, args...)
+}
+
+// startFixtureTo is startFixture with the output file given open
+// (Config.Stdio) or, when named, by name (Config.Stdout and Stderr).
+func startFixtureTo(t *testing.T, rt *host.Runtime, name string, named bool, args ...string) (*host.Process, func() string) {
+	t.Helper()
 	wasm, err := os.ReadFile(fixture(name))
 	if err != nil {
 		t.Fatal(err)
@@ -118,16 +125,18 @@ func startFixture(t *testing.T, rt *host.Runtime, name string, args ...string) (
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "stdout")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
+	cfg := host.Config{Args: append([]string{name}, args...), Dirs: []host.Dir{{Host: fixture(""), Guest: "."}}}
+	if named {
+		cfg.Stdout, cfg.Stderr = out, out
+	} else {
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		cfg.Stdio = [3]*os.File{nil, f, f}
 	}
-	t.Cleanup(func() { f.Close() })
-	p, err := rt.Start(context.Background(), m, host.Config{
-		Args:  append([]string{name}, args...),
-		Dirs:  []host.Dir{{Host: fixture(""), Guest: "."}},
-		Stdio: [3]*os.File{nil, f, f},
-	})
+	p, err := rt.Start(context.Background(), m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

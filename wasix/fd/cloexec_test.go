@@ -3,12 +3,9 @@ package fd_test
 import (
 	"testing"
 
-	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/google/go-cmp/cmp"
 	"github.com/wasix-org/wasix-signals-go/wasix"
-	"github.com/wasix-org/wasix-signals-go/wasix/env"
 	"github.com/wasix-org/wasix-signals-go/wasix/fd"
-	wasixsignal "github.com/wasix-org/wasix-signals-go/wasix/signal"
 )
 
 // flagger exports one call each for what close-on-exec depends on. Calls
@@ -65,43 +62,8 @@ type flaggerProc struct {
 
 func newFlagger(t *testing.T) flaggerProc {
 	t.Helper()
-	engine := wasmtime.NewEngine()
-	linker := wasmtime.NewLinker(engine)
-	if err := linker.DefineWasi(); err != nil {
-		t.Fatal(err)
-	}
-	if err := wasixsignal.Install(linker); err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Install(linker, engine); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := wasmtime.Wat2Wasm(flagger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	module, err := wasmtime.NewModule(engine, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fd.Release(engine) })
-	store := wasmtime.NewStore(engine)
-	t.Cleanup(store.Close)
-	wasi := wasmtime.NewWasiConfig()
-	if err := wasi.PreopenDir(t.TempDir(), "."); err != nil {
-		t.Fatal(err)
-	}
-	store.SetWasi(wasi)
-	e := env.New(store, env.Config{})
-	t.Cleanup(func() { fd.Forget(e); e.Close() })
-	inst, err := linker.Instantiate(store, module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Bind(inst); err != nil {
-		t.Fatal(err)
-	}
-	return flaggerProc{&proc{t: t, store: store, inst: inst, env: e}}
+	engine, linker, module := setup(t, flagger)
+	return flaggerProc{newProc(t, engine, linker, module, true)}
 }
 
 // made fails unless n is a descriptor (a call that returns minus the errno

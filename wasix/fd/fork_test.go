@@ -55,9 +55,22 @@ func (p *proc) call(name string, args ...any) int32 {
 
 func newPiper(t *testing.T, engine *wasmtime.Engine, linker *wasmtime.Linker, module *wasmtime.Module) *proc {
 	t.Helper()
+	return newProc(t, engine, linker, module, false)
+}
+
+// newProc instantiates module in a Store of its own with a WasiEnv, and a
+// temporary directory preopened as "." when preopen is set.
+func newProc(t *testing.T, engine *wasmtime.Engine, linker *wasmtime.Linker, module *wasmtime.Module, preopen bool) *proc {
+	t.Helper()
 	store := wasmtime.NewStore(engine)
 	t.Cleanup(store.Close)
-	store.SetWasi(wasmtime.NewWasiConfig())
+	wasi := wasmtime.NewWasiConfig()
+	if preopen {
+		if err := wasi.PreopenDir(t.TempDir(), "."); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.SetWasi(wasi)
 	e := env.New(store, env.Config{})
 	t.Cleanup(func() { fd.Forget(e); e.Close() })
 	inst, err := linker.Instantiate(store, module)
@@ -72,6 +85,13 @@ func newPiper(t *testing.T, engine *wasmtime.Engine, linker *wasmtime.Linker, mo
 
 func piperSetup(t *testing.T) (*wasmtime.Engine, *wasmtime.Linker, *wasmtime.Module) {
 	t.Helper()
+	return setup(t, piper)
+}
+
+// setup makes an engine, a Linker with WASI, the signal imports and the
+// descriptor layer, and compiles wat with it.
+func setup(t *testing.T, wat string) (*wasmtime.Engine, *wasmtime.Linker, *wasmtime.Module) {
+	t.Helper()
 	engine := wasmtime.NewEngine()
 	linker := wasmtime.NewLinker(engine)
 	if err := linker.DefineWasi(); err != nil {
@@ -83,7 +103,7 @@ func piperSetup(t *testing.T) (*wasmtime.Engine, *wasmtime.Linker, *wasmtime.Mod
 	if err := fd.Install(linker, engine); err != nil {
 		t.Fatal(err)
 	}
-	wasm, err := wasmtime.Wat2Wasm(piper)
+	wasm, err := wasmtime.Wat2Wasm(wat)
 	if err != nil {
 		t.Fatal(err)
 	}

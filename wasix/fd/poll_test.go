@@ -3,12 +3,8 @@ package fd_test
 import (
 	"testing"
 
-	"github.com/bytecodealliance/wasmtime-go/v25"
 	"github.com/google/go-cmp/cmp"
 	"github.com/wasix-org/wasix-signals-go/wasix"
-	"github.com/wasix-org/wasix-signals-go/wasix/env"
-	"github.com/wasix-org/wasix-signals-go/wasix/fd"
-	wasixsignal "github.com/wasix-org/wasix-signals-go/wasix/signal"
 )
 
 // poller polls a pipe and a file the guest opened (wasmtime's), each
@@ -67,43 +63,8 @@ const poller = `(module
 
 func newPoller(t *testing.T) *proc {
 	t.Helper()
-	engine := wasmtime.NewEngine()
-	linker := wasmtime.NewLinker(engine)
-	if err := linker.DefineWasi(); err != nil {
-		t.Fatal(err)
-	}
-	if err := wasixsignal.Install(linker); err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Install(linker, engine); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := wasmtime.Wat2Wasm(poller)
-	if err != nil {
-		t.Fatal(err)
-	}
-	module, err := wasmtime.NewModule(engine, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fd.Release(engine) })
-	store := wasmtime.NewStore(engine)
-	t.Cleanup(store.Close)
-	wasi := wasmtime.NewWasiConfig()
-	if err := wasi.PreopenDir(t.TempDir(), "."); err != nil {
-		t.Fatal(err)
-	}
-	store.SetWasi(wasi)
-	e := env.New(store, env.Config{})
-	t.Cleanup(func() { fd.Forget(e); e.Close() })
-	inst, err := linker.Instantiate(store, module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Bind(inst); err != nil {
-		t.Fatal(err)
-	}
-	return &proc{t: t, store: store, inst: inst, env: e}
+	engine, linker, module := setup(t, poller)
+	return newProc(t, engine, linker, module, true)
 }
 
 // TestPollMixed: a poll on owned descriptors (a pipe) and wasmtime's (a
