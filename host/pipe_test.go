@@ -345,3 +345,41 @@ func TestDupOfWasmtimeDescriptor(t *testing.T) {
 		t.Errorf("got %s, want exit 58 (ENOTSUP)", got)
 	}
 }
+
+// Named standard streams are opened by the host for each process, and
+// closed when it ends: 50 processes, and one that fails to start, leave no
+// descriptor behind.
+func TestNamedStreamsDoNotLeak(t *testing.T) {
+	rt := runtime(t)
+	m, err := rt.Compile([]byte(pipeGuest(false, `(call $exit (i32.const 0))`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noStart, err := rt.Compile([]byte(`(module (memory (export "memory") 1))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	run := func(i int) {
+		t.Helper()
+		out := filepath.Join(dir, "out"+strconv.Itoa(i))
+		p, err := rt.Start(context.Background(), m, host.Config{Stdout: out, Stderr: out, Stdin: "/dev/null"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := describe(wait(t, p)); got != "exit 0" {
+			t.Fatalf("got %s", got)
+		}
+	}
+	run(0) // what the Runtime makes once
+	before := openFDs(t)
+	for i := range 50 {
+		run(i + 1)
+	}
+	if _, err := rt.Start(context.Background(), noStart, host.Config{Stdout: filepath.Join(dir, "x")}); err == nil {
+		t.Fatal("a module without _start started")
+	}
+	if after := openFDs(t); after > before+2 {
+		t.Errorf("%d host descriptors open before, %d after 51 processes with named streams", before, after)
+	}
+}

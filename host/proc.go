@@ -26,7 +26,6 @@ import (
 // run runs the program (first) and then every program it execs, in the
 // same process, until one ends without exec'ing.
 func (p *Process) run(first func() error) error {
-	defer p.closeOwned()
 	err := first()
 	for {
 		x := p.proc.TakeExec()
@@ -96,14 +95,12 @@ func (p *Process) Fork(parent *proc.Proc, f *proc.Fork) (*proc.Proc, error) {
 	c.env.SetPeers(c.peer)
 	r.starting.Done()
 	if c.proc, err = r.tree.Child(parent, c.env, c.pid, c); err != nil {
-		c.closeOwned()
 		c.finish(nil)
 		return nil, err
 	}
 	c.proc.SetArgs(cfg.Args)
 	fail := func(err error) (*proc.Proc, error) {
 		c.proc.Abandon()
-		c.closeOwned()
 		c.finish(nil)
 		return nil, err
 	}
@@ -157,6 +154,8 @@ func closeFiles(fs []*os.File) {
 	}
 }
 
+// closeOwned closes the files the host opened for the process (its named
+// standard streams), once its Table, which uses them, is closed.
 func (p *Process) closeOwned() {
 	closeFiles(p.owned)
 	p.owned = nil

@@ -98,7 +98,8 @@ type Process struct {
 
 	// The process layer (host/proc.go): the configuration and program a
 	// fork copies, the process's place in the Runtime's tree, and files
-	// the host opened for it.
+	// the host opened for it (its named standard streams; finish closes
+	// them).
 	cfg   Config
 	mod   *Module
 	proc  *proc.Proc
@@ -398,6 +399,7 @@ func (p *Process) finish(outcome error) {
 		p.table.Close()
 	}
 	fd.Forget(p.env)
+	p.closeOwned()
 	p.rt.unstable.Forget(p.env)
 	p.env.Close()
 	p.async.Close()
