@@ -379,7 +379,9 @@ func TestNamedStreamsDoNotLeak(t *testing.T) {
 	if _, err := rt.Start(context.Background(), noStart, host.Config{Stdout: filepath.Join(dir, "x")}); err == nil {
 		t.Fatal("a module without _start started")
 	}
-	if after := openFDs(t); after > before+2 {
+	// Other tests' processes may still be finishing: allow a few (a leak
+	// here is three per process).
+	if after := openFDs(t); after > before+8 {
 		t.Errorf("%d host descriptors open before, %d after 51 processes with named streams", before, after)
 	}
 }
