@@ -1,6 +1,8 @@
 package fd_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -209,5 +211,29 @@ func TestForkKeepsCloseOnExec(t *testing.T) {
 	child.call("set", wr, int32(0))
 	if f := parent.call("get", wr); f != 1 {
 		t.Errorf("the child's F_SETFD changed the parent's flag: %d", f)
+	}
+}
+
+// TestExecClosesOwnedStream: a standard stream the Table owns, marked
+// close-on-exec, is gone after the exec, in wasmtime's table too (which
+// has its own descriptor under the same number), as fd_close leaves it.
+func TestExecClosesOwnedStream(t *testing.T) {
+	p := newFlagger(t)
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := fd.New(p.env, fd.Config{Files: map[int32]*os.File{1: out, 2: out}}); err != nil {
+		t.Fatal(err)
+	}
+	p.call("set", int32(1), int32(cloexec))
+	if err := fd.Exec(p.store, p.env); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]wasix.Errno{"stdout (cloexec)": wasix.Errno(p.call("stat", 1)), "stderr": wasix.Errno(p.call("stat", 2))}
+	want := map[string]wasix.Errno{"stdout (cloexec)": wasix.EBADF, "stderr": 0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("fd_fdstat_get after exec (-want +got):\n%s", diff)
 	}
 }

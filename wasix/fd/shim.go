@@ -303,11 +303,8 @@ func Exec(store wasmtime.Storelike, e *env.WasiEnv) error {
 	var err error
 	if t := Lookup(e); t != nil {
 		for _, n := range t.takeCloseOnExec() {
-			if v, ok := shims.Load(e); ok {
-				s := v.(*shim)
-				if _, cerr := s.call(store, s.funcs["fd_close"], n); cerr != nil {
-					err = errors.Join(err, fmt.Errorf("fd: exec: close descriptor %d: %w", n, cerr))
-				}
+			if _, cerr := forward(store, e, e.Store().Engine, "fd_close", n); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("fd: exec: close descriptor %d: %w", n, cerr))
 			}
 		}
 	}

@@ -314,22 +314,25 @@ func (t *Table) forgetWasmtime(n int32) {
 }
 
 // takeCloseOnExec removes the owned close-on-exec descriptors, releasing
-// them, and returns the numbers of wasmtime's, which the caller closes.
+// them, and returns their numbers and those of wasmtime's close-on-exec
+// descriptors: the caller closes these numbers in wasmtime's table, as
+// fd_close does (wasmtime also has the standard streams the Table owns).
 func (t *Table) takeCloseOnExec() []int32 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var numbers []int32
 	for n, f := range t.files {
 		if f.cloexec {
 			delete(t.files, n)
 			f.release()
+			numbers = append(numbers, n)
 		}
 	}
-	var theirs []int32
 	for n := range t.cloexec {
-		theirs = append(theirs, n)
+		numbers = append(numbers, n)
 	}
 	clear(t.cloexec)
-	return theirs
+	return numbers
 }
 
 // remove drops guest number n, releasing its host descriptor if the Table
