@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/functype"
 	"github.com/wasix-org/wasix-signals-go/internal/modcache"
 	"github.com/wasix-org/wasix-signals-go/internal/preview0"
 	"github.com/wasix-org/wasix-signals-go/internal/wasmbin"
@@ -449,20 +450,7 @@ func defines(ext *wasmtime.Extern, s wasmtime.Storelike, ft *wasmtime.FuncType) 
 	if ext == nil || ext.Func() == nil {
 		return false
 	}
-	have := ext.Func().Type(s)
-	return sameKinds(have.Params(), ft.Params()) && sameKinds(have.Results(), ft.Results())
-}
-
-func sameKinds(a, b []*wasmtime.ValType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Kind() != b[i].Kind() {
-			return false
-		}
-	}
-	return true
+	return functype.Same(ext.Func().Type(s), ft)
 }
 
 // unimplemented is a call to a stub.

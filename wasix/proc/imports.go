@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bytecodealliance/wasmtime-go/v25"
+	"github.com/wasix-org/wasix-signals-go/internal/functype"
 	"github.com/wasix-org/wasix-signals-go/wasix"
 	"github.com/wasix-org/wasix-signals-go/wasix/env"
 )
@@ -71,22 +72,10 @@ func LegacyFunc(store wasmtime.Storelike, module, name string, ft *wasmtime.Func
 	wide := module == Wasix64
 	d := def{JoinName, []bool{true, true}, true, legacyJoin}
 	want := funcType(d, wide)
-	if !sameKinds(ft.Params(), want.Params()) || !sameKinds(ft.Results(), want.Results()) {
+	if !functype.Same(ft, want) {
 		return nil
 	}
 	return wasmtime.NewFunc(store, want, wrap(d, wide))
-}
-
-func sameKinds(a, b []*wasmtime.ValType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Kind() != b[i].Kind() {
-			return false
-		}
-	}
-	return true
 }
 
 func funcType(d def, wide bool) *wasmtime.FuncType {
