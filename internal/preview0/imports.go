@@ -122,6 +122,12 @@ func (im *Imports) fdFilestatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmtim
 		return errno, nil
 	}
 	errno, err := call(c, s.fdFilestatGet, a[0].I32(), int32(0))
+	return writeFilestat(c, e, s, buf, errno, err)
+}
+
+// writeFilestat converts the preview1 filestat a call left at the start of
+// the scratch memory into wasi_unstable's at buf, unless the call failed.
+func writeFilestat(c *wasmtime.Caller, e *env.WasiEnv, s *shim, buf uint64, errno wasix.Errno, err error) (wasix.Errno, error) {
 	if err != nil || errno != wasix.ESUCCESS {
 		return errno, err
 	}
@@ -150,14 +156,7 @@ func (im *Imports) pathFilestatGet(c *wasmtime.Caller, e *env.WasiEnv, a []wasmt
 	}
 	copy(s.data(c)[Preview1FilestatSize:], path)
 	errno, err := call(c, s.pathFilestatGet, a[0].I32(), a[1].I32(), int32(Preview1FilestatSize), int32(pathLen), int32(0))
-	if err != nil || errno != wasix.ESUCCESS {
-		return errno, err
-	}
-	st := Filestat(s.data(c))
-	if !e.Write(c, buf, st[:]) {
-		return e.FaultErrno(), nil
-	}
-	return wasix.ESUCCESS, nil
+	return writeFilestat(c, e, s, buf, errno, err)
 }
 
 // pollOneoff is poll_oneoff(in, out, nsubscriptions, nevents_ptr) with
