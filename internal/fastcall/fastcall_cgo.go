@@ -189,13 +189,7 @@ func cDefine(linker unsafe.Pointer, module, name string, kinds []byte, hasResult
 		(*C.char)(unsafe.Pointer(unsafe.StringData(module))), C.size_t(len(module)),
 		(*C.char)(unsafe.Pointer(unsafe.StringData(name))), C.size_t(len(name)),
 		kp, C.size_t(len(kinds)), res, C.uintptr_t(id))
-	if err == nil {
-		return "", false
-	}
-	var vec C.wasm_byte_vec_t
-	var exited, status C.int
-	C.wx_failure(err, nil, &vec, &exited, &status)
-	return takeMessage(&vec), true
+	return errorMessage(err)
 }
 
 // cCallI32 calls a (i32)->() function; ok is false when it failed, with
@@ -231,6 +225,17 @@ func cCall0(ctx unsafe.Pointer, f handle) (ok bool, msg string, exited bool, sta
 
 // takeMessage frees vec and returns its text, without the NUL that ends a
 // trap's message (wasm_trap_message counts it in the size).
+// errorMessage describes and frees err; failed is false for no error.
+func errorMessage(err *C.wasmtime_error_t) (msg string, failed bool) {
+	if err == nil {
+		return "", false
+	}
+	var vec C.wasm_byte_vec_t
+	var exited, status C.int
+	C.wx_failure(err, nil, &vec, &exited, &status)
+	return takeMessage(&vec), true
+}
+
 func takeMessage(vec *C.wasm_byte_vec_t) string {
 	s := C.GoStringN(vec.data, C.int(vec.size))
 	C.wasm_byte_vec_delete(vec)
@@ -258,13 +263,7 @@ func cGlobalSet(ctx unsafe.Pointer, g handle, wide bool, v uint64) (msg string, 
 		w = 1
 	}
 	err := C.wx_global_set((*C.wasmtime_context_t)(ctx), C.uint64_t(g.storeID), C.size_t(g.private), w, C.uint64_t(v))
-	if err == nil {
-		return "", false
-	}
-	var vec C.wasm_byte_vec_t
-	var exited, status C.int
-	C.wx_failure(err, nil, &vec, &exited, &status)
-	return takeMessage(&vec), true
+	return errorMessage(err)
 }
 
 func cTrap(msg string) unsafe.Pointer {
