@@ -98,18 +98,7 @@ func TestMissThenHit(t *testing.T) {
 	var w warnings
 	c := modcache.New(dir, modcache.Options{Salt: "epochs", Logger: w.logger()})
 	wasm := module(t, 42)
-	var hits []bool
-	for i := 0; i < 2; i++ {
-		m, hit, err := c.Compile(engine, wasm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := call(t, engine, m); got != 42 {
-			t.Fatalf("f() = %d, want 42", got)
-		}
-		hits = append(hits, hit)
-	}
-	if diff := cmp.Diff([]bool{false, true}, hits); diff != "" {
+	if diff := cmp.Diff([]bool{false, true}, compileTwice(t, c, engine, wasm)); diff != "" {
 		t.Errorf("hits (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{c.Key(wasm).String() + ".cwasm"}, entries(t, dir)); diff != "" {
@@ -125,6 +114,24 @@ func TestMissThenHit(t *testing.T) {
 	if perm := info.Mode().Perm(); perm != 0o700 {
 		t.Errorf("directory mode %v, want 0700", perm)
 	}
+}
+
+// compileTwice compiles wasm (module(t, 42)) through c twice, checks that
+// each module works, and returns whether each compile was a cache hit.
+func compileTwice(t *testing.T, c *modcache.Cache, engine *wasmtime.Engine, wasm []byte) []bool {
+	t.Helper()
+	var hits []bool
+	for i := 0; i < 2; i++ {
+		m, hit, err := c.Compile(engine, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := call(t, engine, m); got != 42 {
+			t.Fatalf("f() = %d, want 42", got)
+		}
+		hits = append(hits, hit)
+	}
+	return hits
 }
 
 func TestNilCacheCompiles(t *testing.T) {
@@ -249,18 +256,7 @@ func TestDamagedEntries(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.take()
-			var hits []bool
-			for i := 0; i < 2; i++ {
-				m, hit, err := c.Compile(engine, wasm)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := call(t, engine, m); got != 42 {
-					t.Fatalf("f() = %d, want 42", got)
-				}
-				hits = append(hits, hit)
-			}
-			if diff := cmp.Diff([]bool{false, true}, hits); diff != "" {
+			if diff := cmp.Diff([]bool{false, true}, compileTwice(t, c, engine, wasm)); diff != "" {
 				t.Errorf("hits after damage (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff([]string{"INFO compile cache: entry unusable, rebuilding it"}, w.take()); diff != "" {
