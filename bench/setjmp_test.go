@@ -15,16 +15,7 @@ import (
 // Func.Call (each setjmp and each longjmp calls _start again), and a trap
 // out of a host function back to Go (longjmp leaves that way).
 func BenchmarkSetjmp(b *testing.B) {
-	b.Run("host_call", func(b *testing.B) {
-		engine := wasmtime.NewEngine()
-		l := wasmtime.NewLinker(engine)
-		if err := l.FuncNew("bench", "noop", noop2Type(), noop2); err != nil {
-			b.Fatal(err)
-		}
-		store, inst, _ := instance(b, engine, l, loopOf(`(import "bench" "noop" (func $noop (param i32 i32)))`,
-			`(call $noop (i32.const 0) (i32.const 13))`, ""))
-		loop(b, store, inst)
-	})
+	b.Run("host_call", benchHostCall)
 	b.Run("call_from_go", func(b *testing.B) {
 		engine := wasmtime.NewEngine()
 		store, inst, _ := instance(b, engine, wasmtime.NewLinker(engine), `(module (func (export "_start")))`)
